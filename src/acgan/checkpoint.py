@@ -1,0 +1,245 @@
+"""Checkpoints: safetensors weights + JSON metadata, written atomically, loadable without pickle.
+
+A run directory keeps its checkpoints under `checkpoints/`:
+
+    checkpoints/step_00009370/      one immutable directory per checkpoint
+        generator.safetensors       G weights; its metadata holds the model config and data set info,
+                                    so this one file is enough to generate images
+        discriminator.safetensors   D weights
+        g_ema.safetensors           moving average of G (only when training with ema_decay > 0)
+        train_state.pt              optimizer and RNG state (tensors and plain types: weights_only=True)
+        meta.json                   step, epoch, configs, versions
+    checkpoints/latest              the name of the newest complete checkpoint directory
+
+Each checkpoint is assembled in a temporary directory, fsynced and renamed into place; only then is
+`latest` replaced (also atomically). A crash at any point leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from acgan.data.dataset import DatasetInfo
+from acgan.errors import CheckpointError
+from acgan.models.networks import ModelConfig
+
+FORMAT_VERSION = 1
+CHECKPOINTS_DIR = "checkpoints"
+LATEST = "latest"
+GENERATOR_FILE = "generator.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+EMA_FILE = "g_ema.safetensors"
+TRAIN_STATE_FILE = "train_state.pt"
+META_FILE = "meta.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file, fsync and rename: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
+
+
+def safetensors_bytes(module: nn.Module, model_config: ModelConfig, info: DatasetInfo, step: int) -> bytes:
+    """Serialise a module's state dict with the configs needed to rebuild it in the metadata."""
+    metadata = {
+        "format_version": str(FORMAT_VERSION),
+        "model_config": json.dumps(model_config.to_dict()),
+        "dataset_info": json.dumps(info.to_dict()),
+        "step": str(step),
+    }
+    return save_safetensors_bytes(_tensors_of(module), metadata=metadata)
+
+
+@dataclass(frozen=True)
+class CheckpointContents:
+    """What a training checkpoint holds, as written by the training loop."""
+
+    step: int
+    epoch: int
+    generator: nn.Module
+    discriminator: nn.Module
+    g_ema: nn.Module | None
+    train_state: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def save_checkpoint(run_dir: Path, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
+                    keep: bool) -> Path:
+    """Write a complete checkpoint directory, point `latest` at it, and prune superseded ones."""
+    root = run_dir / CHECKPOINTS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{contents.step:08d}"
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    files = {
+        GENERATOR_FILE: safetensors_bytes(contents.generator, model_config, info, contents.step),
+        DISCRIMINATOR_FILE: safetensors_bytes(contents.discriminator, model_config, info, contents.step),
+    }
+    if contents.g_ema is not None:
+        files[EMA_FILE] = safetensors_bytes(contents.g_ema, model_config, info, contents.step)
+    buffer = io.BytesIO()
+    torch.save(contents.train_state, buffer)
+    files[TRAIN_STATE_FILE] = buffer.getvalue()
+    meta = {**contents.meta, "format_version": FORMAT_VERSION, "step": contents.step, "epoch": contents.epoch,
+            "kept": keep}  # fmt: skip
+    files[META_FILE] = json.dumps(meta, indent=2).encode()  # written last: its presence marks a complete set
+    for filename, data in files.items():
+        with open(tmp / filename, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    _fsync_dir(tmp)
+    final = root / name
+    if final.exists():  # re-saving the same step (e.g. after a resume): move the old one aside first
+        trash = root / f".trash-{name}-{os.getpid()}"
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(root)
+    atomic_write_bytes(root / LATEST, name.encode())
+    _prune(root, latest=name)
+    return final
+
+
+def _prune(root: Path, latest: str) -> None:
+    """Delete checkpoints that are neither `latest` nor kept, and leftovers of interrupted writes."""
+    for path in root.iterdir():
+        if path.name.startswith((".tmp-", ".trash-")) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_dir() and path.name.startswith("step_") and path.name != latest:
+            try:
+                kept = json.loads((path / META_FILE).read_text()).get("kept", False)
+            except (OSError, ValueError):
+                kept = False
+            if not kept:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def resolve_checkpoint_dir(path: Path | str) -> Path:
+    """A run directory, its `checkpoints/` folder or a checkpoint directory -> the checkpoint directory."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir() and (path / META_FILE).is_file():
+        return path
+    for root in (path / CHECKPOINTS_DIR, path):
+        latest = root / LATEST
+        if latest.is_file():
+            target = root / latest.read_text().strip()
+            if not (target / META_FILE).is_file():
+                raise CheckpointError(f"{latest} points at {target.name}, which is missing or incomplete")
+            return target
+    raise CheckpointError(f"{path} holds no checkpoint (expected a run directory, or a folder with {META_FILE})")
+
+
+def read_meta(checkpoint_dir: Path) -> dict[str, Any]:
+    """The checkpoint's meta.json, checked for a supported format version."""
+    try:
+        meta = json.loads((checkpoint_dir / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {checkpoint_dir / META_FILE}: {exc}") from None
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{checkpoint_dir}: unsupported checkpoint format {version} (this acgan reads {FORMAT_VERSION})")
+    return dict(meta)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A safetensors file's tensors and the configs stored in its metadata."""
+
+    tensors: dict[str, torch.Tensor]
+    model_config: ModelConfig
+    info: DatasetInfo
+    step: int
+
+
+def read_weights(path: Path) -> WeightsFile:
+    """Read a safetensors weights file written by acgan; CheckpointError naming the file on any problem."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    try:
+        tensors = load_safetensors_bytes(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+        metadata = header.get("__metadata__") or {}
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    try:
+        if metadata.get("format_version") != str(FORMAT_VERSION):
+            raise KeyError("format_version")
+        model_config = ModelConfig.from_dict(json.loads(metadata["model_config"]))
+        info = DatasetInfo.from_dict(json.loads(metadata["dataset_info"]))
+        step = int(metadata.get("step", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} lacks acgan metadata ({exc}); was it written by acgan?") from None
+    return WeightsFile(tensors, model_config, info, step)
+
+
+def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    """Load `tensors` into `module` strictly; a config/weights mismatch becomes a one-line CheckpointError."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    mismatched = [k for k in expected if k in tensors and tuple(tensors[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+                f"shape mismatch for {', '.join(mismatched[:3])}" if mismatched else "",
+            )
+            if part
+        )
+        raise CheckpointError(f"{source}: weights do not match the configuration stored with them ({detail})")
+    module.load_state_dict(tensors, strict=True)
+
+
+def load_train_state(checkpoint_dir: Path) -> dict[str, Any]:
+    """Optimizer/RNG state of a checkpoint, loaded with weights_only=True (no pickled code runs)."""
+    path = checkpoint_dir / TRAIN_STATE_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for damaged files
+        raise CheckpointError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: unexpected content")
+    return state

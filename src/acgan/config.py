@@ -1,0 +1,90 @@
+"""Training configuration: one frozen dataclass, validated once, saved as JSON with every run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from acgan.errors import AcganError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_EPOCHS = 10
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs besides the data itself (classes and image shape come from the data).
+
+    Bounds: training stops at the first of `epochs`, `steps` or `max_minutes` reached (at least one is set).
+    One epoch is len(dataset) // batch_size steps, as in the seeds.
+    """
+
+    dataset: str = "fashion-mnist"
+    preset: str = "dcgan"
+    data_dir: str | None = None  # root holding <dataset>/; None searches $ACGAN_DATA_DIR, the cache, /usr/share/datasets
+    limit: int | None = None  # use only the first `limit` training images
+    z_dim: int = 100
+    batch_size: int = 64  # full batch: D sees half real, half generated; G sees a full batch
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_class_loss_on_fake: bool = True  # False: D's classifier learns from real images only (Keras example option)
+    ema_decay: float = 0.0  # exponential moving average of G's weights for sampling; 0 disables it
+    epochs: int | None = DEFAULT_EPOCHS
+    steps: int | None = None
+    max_minutes: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 0  # print the seeds' per-step line every N steps; 0 shows a progress bar instead
+    metrics_every: int = 10  # steps between lines of metrics.jsonl
+    sample_every: int = 1  # epochs between sample grids (and `latest` checkpoints)
+    keep_every: int = 10  # epochs between checkpoints kept for good (besides `latest`)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, rejecting unknown keys (a typo must not silently fall back to a default)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise AcganError(f"unknown configuration key(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with `changes` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+
+def validate(config: TrainConfig) -> None:
+    """Cross-field checks; AcganError with a message naming the offending option."""
+    from acgan.models.presets import get_preset  # deferred: models import nothing from config
+
+    get_preset(config.preset)
+    checks = [
+        (config.batch_size >= 2 and config.batch_size % 2 == 0, f"batch_size must be an even number >= 2, got {config.batch_size}"),
+        (config.z_dim >= 1, f"z_dim must be >= 1, got {config.z_dim}"),
+        (config.lr_g > 0 and config.lr_d > 0, "learning rates must be > 0"),
+        (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1, "Adam betas must be in [0, 1)"),
+        (0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
+        (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
+        (config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}"),
+        (config.max_minutes is None or config.max_minutes > 0, f"max_minutes must be > 0, got {config.max_minutes}"),
+        (
+            config.epochs is not None or config.steps is not None or config.max_minutes is not None,
+            "set at least one of epochs, steps or max_minutes",
+        ),
+        (config.limit is None or config.limit >= config.batch_size // 2, "limit must be at least half a batch"),
+        (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got '{config.device}'"),
+        (config.log_every >= 0 and config.metrics_every >= 1, "log_every must be >= 0 and metrics_every >= 1"),
+        (config.sample_every >= 1 and config.keep_every >= 1, "sample_every and keep_every must be >= 1"),
+    ]  # fmt: skip
+    for ok, message in checks:
+        if not ok:
+            raise AcganError(message)

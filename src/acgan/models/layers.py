@@ -1,0 +1,122 @@
+"""Small building blocks: Keras-compatible 'same' convolutions, reshapes and weight initialisers.
+
+Keras pads 'same' convolutions asymmetrically (the extra row/column goes at the bottom/right) and crops
+'same' transposed convolutions the same way; these layers reproduce that exactly so the seed presets
+compute what their Keras originals compute, layer for layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+InitScheme = Literal["glorot_uniform", "glorot_normal", "normal_002", "torch_default"]
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding (before, after) for one spatial dimension."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow 'same' padding: output size ceil(input / stride)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0)
+        self._kernel = kernel_size
+        self._stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = _same_padding(x.shape[-2], self._kernel, self._stride)
+        left, right = _same_padding(x.shape[-1], self._kernel, self._stride)
+        if top == bottom and left == right:
+            return F.conv2d(x, self.weight, self.bias, self._stride, (top, left))
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self._stride)
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """ConvTranspose2d with TensorFlow 'same' cropping: output size input * stride."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        crop_total = max(kernel_size - stride, 0)
+        self._crop_before = crop_total // 2
+        self._asymmetric = crop_total % 2 == 1
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=self._crop_before)
+        self._stride = stride
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        y = super().forward(x)
+        if self._asymmetric:  # torch crops symmetrically; TF crops the extra pixel at the end
+            height, width = x.shape[-2] * self._stride, x.shape[-1] * self._stride
+            y = y[..., :height, :width]
+        return y
+
+
+class Reshape(nn.Module):
+    """(B, prod(shape)) -> (B, *shape)."""
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class ZeroPadBottomRight(nn.Module):
+    """Keras `ZeroPadding2D(((0, 1), (0, 1)))`: one row of zeros at the bottom, one column at the right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (0, 1, 0, 1))
+
+
+def keras_batch_norm(channels: int, momentum: float = 0.99, eps: float = 1e-3) -> nn.BatchNorm2d:
+    """BatchNorm2d with Keras semantics: Keras' momentum m is torch's momentum 1 - m; Keras eps is 1e-3."""
+    return nn.BatchNorm2d(channels, eps=eps, momentum=1.0 - momentum)
+
+
+def keras_leaky_relu(alpha: float = 0.3) -> nn.LeakyReLU:
+    """Keras `LeakyReLU()` defaults to a slope of 0.3 (torch defaults to 0.01)."""
+    return nn.LeakyReLU(negative_slope=alpha)
+
+
+def init_weights(module: nn.Module, scheme: InitScheme = "glorot_uniform") -> nn.Module:
+    """Initialise a Linear/Conv/ConvTranspose/Embedding weight in place (biases to zero); return `module`.
+
+    glorot_uniform is Keras' default for Dense/Conv; glorot_normal is Keras' truncated variant;
+    normal_002 is DCGAN's N(0, 0.02). Embeddings use Keras' uniform(-0.05, 0.05) unless told otherwise.
+    """
+    weight = module.weight  # type: ignore[union-attr]
+    assert isinstance(weight, torch.Tensor)
+    with torch.no_grad():
+        if scheme == "glorot_uniform":
+            nn.init.xavier_uniform_(weight)
+        elif scheme == "glorot_normal":
+            fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
+            std = math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
+            nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+        elif scheme == "normal_002":
+            nn.init.normal_(weight, std=0.02)
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, torch.Tensor) and scheme != "torch_default":
+            nn.init.zeros_(bias)
+    return module
+
+
+def keras_embedding(num_classes: int, dim: int, scheme: InitScheme | None = None) -> nn.Embedding:
+    """nn.Embedding initialised like Keras (uniform(-0.05, 0.05) by default)."""
+    embedding = nn.Embedding(num_classes, dim)
+    if scheme is None:
+        nn.init.uniform_(embedding.weight, -0.05, 0.05)
+    else:
+        init_weights(embedding, scheme)
+    return embedding

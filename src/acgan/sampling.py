@@ -1,0 +1,129 @@
+"""Generate images from a trained generator: from Python, and behind `acgan generate`.
+
+An image depends only on (weights, seed, its index in the request, label): latents come from a
+torch.Generator seeded with `seed`, never from the global RNG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, load_state, read_weights, resolve_checkpoint_dir
+from acgan.data.dataset import DatasetInfo, model_range_to_uint8
+from acgan.errors import AcganError
+from acgan.models.networks import Generator
+from acgan.models.presets import build_generator
+
+
+def make_latents(num: int, z_dim: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(num, z_dim) standard-normal latents drawn from a CPU generator seeded with `seed`."""
+    rng = torch.Generator().manual_seed(seed)
+    return torch.randn(num, z_dim, generator=rng).to(device)
+
+
+@torch.inference_mode()
+def sample(
+    generator: Generator,
+    labels: Sequence[int] | torch.Tensor,
+    z: torch.Tensor | None = None,
+    seed: int = 0,
+    batch_size: int = 1000,
+) -> torch.Tensor:
+    """Images of the given classes, (N, C, H, W) float in [-1, 1], on the generator's device.
+
+    `z` (N, z_dim) fixes the latents; otherwise they are drawn from `seed`. The generator runs in
+    eval mode (BatchNorm uses its running statistics); its previous mode is restored.
+    """
+    device = next(generator.parameters()).device
+    labels_t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1).to(device)  # (N,)
+    num_classes = generator.config.num_classes
+    if labels_t.numel() and (int(labels_t.min()) < 0 or int(labels_t.max()) >= num_classes):
+        raise AcganError(f"labels must be in [0, {num_classes - 1}]")
+    if z is None:
+        z = make_latents(labels_t.numel(), generator.config.z_dim, seed, device)
+    elif z.shape != (labels_t.numel(), generator.config.z_dim):
+        raise AcganError(f"z must have shape ({labels_t.numel()}, {generator.config.z_dim}), got {tuple(z.shape)}")
+    was_training = generator.training
+    generator.eval()
+    try:
+        chunks = [generator(z[i : i + batch_size].to(device), labels_t[i : i + batch_size])
+                  for i in range(0, labels_t.numel(), batch_size)]  # fmt: skip
+    finally:
+        generator.train(was_training)
+    if not chunks:
+        shape = (0, generator.config.channels, generator.config.resolution, generator.config.resolution)
+        return torch.empty(shape, device=device)
+    return torch.cat(chunks)
+
+
+def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8 numpy array."""
+    return model_range_to_uint8(images.detach().cpu()).permute(0, 2, 3, 1).numpy()
+
+
+def resolve_label(text: str | int, info: DatasetInfo) -> int:
+    """A class index or class name (case-insensitive) -> index; AcganError listing valid values otherwise."""
+    value = str(text).strip()
+    if value.lstrip("-").isdigit():
+        index = int(value)
+        if not 0 <= index < info.num_classes:
+            raise AcganError(f"label {index} out of range: {info.name} has classes 0..{info.num_classes - 1}")
+        return index
+    lowered = [name.lower() for name in info.class_names]
+    if value.lower() in lowered:
+        return lowered.index(value.lower())
+    raise AcganError(f"unknown class '{value}' for {info.name} (classes: {', '.join(info.class_names)})")
+
+
+def labels_for_request(label: str, num: int, info: DatasetInfo) -> list[int]:
+    """`num` labels for a request: one class repeated, or with 'all', equal numbers of every class."""
+    if num <= 0:
+        raise AcganError(f"--num must be > 0, got {num}")
+    if label.strip().lower() == "all":
+        if num % info.num_classes:
+            raise AcganError(f"--num must be a multiple of {info.num_classes} with --label all, got {num}")
+        per_class = num // info.num_classes
+        return [k for k in range(info.num_classes) for _ in range(per_class)]
+    return [resolve_label(label, info)] * num
+
+
+@dataclass
+class TrainedGenerator:
+    """A generator loaded from a checkpoint, with the data set facts saved beside it."""
+
+    generator: Generator
+    info: DatasetInfo
+    step: int
+    source: Path
+
+    def sample(self, labels: Sequence[int | str] | torch.Tensor, z: torch.Tensor | None = None,
+               seed: int = 0) -> torch.Tensor:
+        """Images for class indices or names: (N, C, H, W) float in [-1, 1]."""
+        if not isinstance(labels, torch.Tensor):
+            labels = [resolve_label(label, self.info) for label in labels]
+        return sample(self.generator, labels, z=z, seed=seed)
+
+
+def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_ema: bool = True) -> TrainedGenerator:
+    """Load a generator from a run directory, a checkpoint directory or a generator .safetensors file.
+
+    Needs nothing but the checkpoint: the model config and class names travel in the weights' metadata.
+    With `prefer_ema`, the moving-average weights are used when the checkpoint has them.
+    """
+    path = Path(path)
+    if path.is_file():
+        weights_path = path
+    else:
+        checkpoint_dir = resolve_checkpoint_dir(path)
+        ema = checkpoint_dir / EMA_FILE
+        weights_path = ema if prefer_ema and ema.is_file() else checkpoint_dir / GENERATOR_FILE
+    weights = read_weights(weights_path)
+    generator = build_generator(weights.model_config)
+    load_state(generator, weights.tensors, weights_path)
+    generator.to(device).eval()
+    return TrainedGenerator(generator, weights.info, weights.step, weights_path)

@@ -1,0 +1,86 @@
+"""Pictures of results: image grids (optionally labelled per class), GIFs of training, loss curves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def grid_image(images: np.ndarray, ncol: int, padding: int = 2, scale: int = 1, background: int = 255) -> Image.Image:
+    """Tile (N, H, W, C) uint8 images into one picture, `ncol` per row, each upscaled `scale` times."""
+    num, height, width, channels = images.shape
+    nrow = max(1, -(-num // ncol))
+    cell_h, cell_w = height * scale + padding, width * scale + padding
+    canvas = np.full((nrow * cell_h + padding, ncol * cell_w + padding, channels), background, dtype=np.uint8)
+    for index in range(num):
+        row, col = divmod(index, ncol)
+        tile = images[index].repeat(scale, axis=0).repeat(scale, axis=1)
+        top, left = padding + row * cell_h, padding + col * cell_w
+        canvas[top : top + height * scale, left : left + width * scale] = tile
+    mode = "L" if channels == 1 else "RGB"
+    return Image.fromarray(canvas[..., 0] if channels == 1 else canvas, mode=mode)
+
+
+def class_grid_image(images: np.ndarray, class_names: Sequence[str], ncol: int, scale: int = 2,
+                     title: str | None = None) -> Image.Image:
+    """A grid with one row per class, the class name written at the left of each row (and an optional title)."""
+    grid = grid_image(images, ncol, padding=2, scale=scale).convert("RGB")
+    font = ImageFont.load_default()
+    label_width = 8 + max(int(font.getlength(name)) for name in class_names)
+    title_height = 16 if title else 0
+    canvas = Image.new("RGB", (grid.width + label_width, grid.height + title_height), "white")
+    canvas.paste(grid, (label_width, title_height))
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((4, 2), title, fill="black", font=font)
+    row_height = images.shape[1] * scale + 2
+    for row, name in enumerate(class_names):
+        top = title_height + 2 + row * row_height + row_height // 2 - 6
+        draw.text((4, top), name, fill="black", font=font)
+    return canvas
+
+
+def save_gif(frames: Sequence[Path], output: Path, duration_ms: int = 400) -> None:
+    """Assemble PNG frames into a looping GIF (the last frame held longer)."""
+    images = [Image.open(frame).convert("P", palette=Image.Palette.ADAPTIVE) for frame in frames]
+    if not images:
+        return
+    durations = [duration_ms] * (len(images) - 1) + [duration_ms * 4]
+    tmp = output.with_name(f".{output.name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    tmp.replace(output)
+
+
+def plot_losses(metrics_path: Path, output: Path) -> None:
+    """Plot the losses and accuracies recorded in metrics.jsonl against the training step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    records = [r for r in records if "d_real_source" in r]
+    if not records:
+        return
+    steps = [r["step"] for r in records]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in [("d_real_source", "D real: source"), ("d_fake_source", "D fake: source"),
+                       ("g_source", "G: source"), ("d_real_class", "D real: class"),
+                       ("d_fake_class", "D fake: class"), ("g_class", "G: class")]:  # fmt: skip
+        ax_loss.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+    ax_loss.set(xlabel="step", ylabel="loss", title="Losses", yscale="log")
+    ax_loss.legend(fontsize=8)
+    for key, label in [("d_real_acc", "D source acc. (real)"), ("d_fake_acc", "D source acc. (fake)"),
+                       ("d_real_class_acc", "D class acc. (real)"), ("d_fake_class_acc", "D class acc. (fake)")]:  # fmt: skip
+        ax_acc.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+    ax_acc.set(xlabel="step", ylabel="accuracy", title="Discriminator accuracy", ylim=(0, 1.02))
+    ax_acc.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = output.with_name(f".{output.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(output)
