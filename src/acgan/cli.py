@@ -1,0 +1,260 @@
+"""The `acgan` command line: a thin adapter from flags to the library. Errors print one line, exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+
+from acgan.config import DEVICES, TrainConfig
+from acgan.data.dataset import dataset_names
+from acgan.errors import AcganError
+from acgan.models.presets import DEFAULT_PRESET, PRESETS
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+# Flags of `train` that map one-to-one onto TrainConfig fields.
+_TRAIN_FIELDS = (
+    "dataset", "preset", "data_dir", "limit", "z_dim", "batch_size", "lr_g", "lr_d", "ema_decay", "epochs",
+    "steps", "max_minutes", "seed", "device", "log_every", "sample_every", "keep_every",
+)  # fmt: skip
+# What may change when resuming: where and how long to run, never what is trained.
+_RESUMABLE_FIELDS = {"epochs", "steps", "max_minutes", "device", "data_dir", "log_every"}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="acgan")
+def cli() -> None:
+    """Train, sample from and inspect class-conditional GANs (AC-GAN)."""
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
+
+
+@cli.command()
+@click.option("--dataset", type=click.Choice(dataset_names()), default="fashion-mnist", show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
+@click.option("--run-dir", type=click.Path(path_type=Path), help="Run directory [default: a new runs/NNNNN-DATASET-PRESET].")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory.")
+@click.option("--epochs", type=click.IntRange(min=1), help=f"Epochs to train [default: {TrainConfig.epochs} unless --steps/--max-minutes].")
+@click.option("--steps", type=click.IntRange(min=1), help="Stop after this many steps in total.")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop after this much wall-clock time.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True, help="Full batch (D sees half real, half fake).")
+@click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
+@click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
+@click.option("--z-dim", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0, show_default=True,
+              help="Keep a moving average of G's weights for sampling (0 disables).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/ [default: $ACGAN_DATA_DIR, cache, /usr/share/datasets].")
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N training images.")
+@click.option("--log-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Print the seeds' per-step loss line every N steps (0: progress bar).")
+@click.option("--sample-every", type=click.IntRange(min=1), default=1, show_default=True, help="Epochs between sample grids and checkpoints.")
+@click.option("--keep-every", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs between checkpoints kept for good.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
+@click.pass_context
+def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_progress: bool, dry_run: bool,
+          **options: Any) -> None:  # fmt: skip
+    """Train an AC-GAN.
+
+    \b
+    Examples:
+      acgan train --dataset mnist --preset dcgan --run-dir runs/mnist --epochs 5
+      acgan train --dataset fashion-mnist --preset brownlee --log-every 100
+      acgan train --resume runs/mnist --epochs 10
+    """
+    from acgan.training import new_run_dir, read_run_config
+    from acgan.training import train as run_training
+
+    given = {name for name in _TRAIN_FIELDS if _given(ctx, name)}
+    if resume_dir is not None:
+        if run_dir is not None:
+            raise click.UsageError("use either --resume RUN_DIR or --run-dir, not both")
+        fixed = sorted(given - _RESUMABLE_FIELDS)
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise click.UsageError(f"{flags} cannot change when resuming (only {', '.join(sorted(_RESUMABLE_FIELDS))})")
+        config = read_run_config(resume_dir)
+        changes = {name: _as_config_value(options[name]) for name in given}
+        if given & {"epochs", "steps", "max_minutes"}:  # new bounds replace the old ones
+            changes = {"epochs": None, "steps": None, "max_minutes": None, **changes}
+        config, run_dir = config.replace(**changes), resume_dir
+    else:
+        values = {name: _as_config_value(options[name]) for name in _TRAIN_FIELDS if name in given}
+        if "epochs" not in values and ("steps" in values or "max_minutes" in values):
+            values["epochs"] = None
+        config = TrainConfig(**values)
+        run_dir = run_dir or new_run_dir(Path("runs"), config)
+    if dry_run:
+        click.echo(json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2))
+        return
+    click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {config.dataset} in {run_dir}", err=True)
+    result = run_training(config, run_dir, resume=resume_dir is not None, show_progress=not no_progress)
+    click.echo(
+        f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
+        f"{result.seconds / 60:.1f} min; checkpoint {result.checkpoint}; samples in {run_dir / 'samples'}"
+    )
+
+
+def _as_config_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+@cli.command()
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
+              help="A run directory, a checkpoint directory or a generator .safetensors file.")
+@click.option("--label", default="all", show_default=True, help="Class index, class name, or 'all' (equal numbers per class).")
+@click.option("--num", type=int, default=100, show_default=True, help="Number of images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", required=True, help="x.png (grid), x.npz (arrays) or DIR/ (one PNG per image).")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@click.option("--no-ema", is_flag=True, help="Use the raw generator weights even when a moving average exists.")
+def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, device: str, no_ema: bool) -> None:
+    """Generate images of chosen classes from a checkpoint (nothing else needed).
+
+    \b
+    Examples:
+      acgan generate --checkpoint runs/fashion --label Sneaker --num 64 --seed 1 --output sneakers.png
+      acgan generate --checkpoint runs/mnist --label all --num 1000 --output digits.npz
+    """
+    from acgan.device import select_device
+    from acgan.sampling import labels_for_request, load_generator, to_uint8_hwc
+
+    target = _output_target(output)
+    trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
+    labels = labels_for_request(label, num, trained.info)
+    images = to_uint8_hwc(trained.sample(torch.tensor(labels), seed=seed))  # (N, H, W, C) uint8
+    _write_images(target, images, np.asarray(labels, dtype=np.int64), trained.info.class_names,
+                  per_class_rows=label.strip().lower() == "all")  # fmt: skip
+    click.echo(f"wrote {len(labels)} image(s) to {output}")
+
+
+def _output_target(output: str) -> Path:
+    """Validate the output path before any work: a supported kind, in a writable folder."""
+    path = Path(output)
+    is_dir = output.endswith(("/", os.sep)) or path.is_dir()
+    if not is_dir and path.suffix.lower() not in (".png", ".npz"):
+        raise AcganError(f"unsupported output '{output}': use a .png file, a .npz file or a folder ending in /")
+    folder = path if is_dir else path.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise AcganError(f"cannot write to {folder}: not a writable folder")
+    return path
+
+
+def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
+                  per_class_rows: bool) -> None:  # fmt: skip
+    from acgan.checkpoint import atomic_write_bytes
+    from acgan.visualize import class_grid_image, grid_image
+
+    def png_bytes(picture: Any) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    if target.suffix.lower() == ".npz" and not target.is_dir():
+        import io
+
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=images, labels=labels)
+        atomic_write_bytes(target, buffer.getvalue())
+    elif target.suffix.lower() == ".png" and not target.is_dir():
+        if per_class_rows:
+            picture = class_grid_image(images, class_names, ncol=len(images) // len(class_names))
+        else:
+            picture = grid_image(images, ncol=math.ceil(math.sqrt(len(images))), scale=2)
+        atomic_write_bytes(target, png_bytes(picture))
+    else:
+        from PIL import Image
+
+        target.mkdir(parents=True, exist_ok=True)
+        for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+            name = "".join(c if c.isalnum() else "-" for c in class_names[label]).strip("-").lower()
+            picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+            atomic_write_bytes(target / f"{index:05d}_{label}_{name}.png", png_bytes(picture))
+
+
+@cli.command()
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
+@click.option("--z-dim", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--num-classes", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--resolution", type=click.IntRange(min=4), default=28, show_default=True)
+def summary(preset: str, z_dim: int, num_classes: int, channels: int, resolution: int) -> None:
+    """Print a Keras-style table of a preset's layers, output shapes and parameter counts.
+
+    Counts include BatchNorm's moving mean and variance, as Keras counts them.
+    """
+    from acgan.models import ModelConfig, build_discriminator, build_generator
+    from acgan.models.summary import format_summary, keras_param_count, summarize
+
+    config = ModelConfig(preset, z_dim, num_classes, channels, resolution)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    z, labels = torch.zeros(2, z_dim), torch.zeros(2, dtype=torch.int64)
+    g_total, d_total = keras_param_count(generator), keras_param_count(discriminator)
+    click.echo(f"{preset}: {PRESETS[preset].source}\n")
+    click.echo(format_summary(f"{preset} generator", summarize(generator, z, labels), g_total) + "\n")
+    image = torch.zeros(2, channels, resolution, resolution)
+    click.echo(format_summary(f"{preset} discriminator", summarize(discriminator, image), d_total) + "\n")
+    click.echo(f"generator params: {g_total:,}\ndiscriminator params: {d_total:,}")
+
+
+@cli.command(name="presets")
+def list_presets() -> None:
+    """List the available model presets."""
+    for name, preset in PRESETS.items():
+        click.echo(f"{name:<16}{preset.source}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning every expected failure into one line on stderr and an exit code."""
+    from acgan.training import TrainingInterrupted
+
+    try:
+        cli.main(args=argv, prog_name="acgan", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        command = f"acgan {exc.ctx.info_name} --help" if exc.ctx and exc.ctx.parent else "acgan --help"
+        click.echo(f"acgan: error: {exc.format_message()} (see {command})", err=True)
+        return EXIT_USAGE
+    except TrainingInterrupted as exc:
+        click.echo(f"acgan: {exc}", err=True)
+        return EXIT_INTERRUPTED
+    except AcganError as exc:
+        click.echo(f"acgan: error: {exc}", err=True)
+        return EXIT_ERROR
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("acgan: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        click.echo(f"acgan: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except OSError as exc:
+        click.echo(f"acgan: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def console_main() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Shared fixtures: real data when present (skip otherwise), fake IDX data sets, an isolated cache."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acgan.data.idx import sha256_hex, write_idx
+from acgan.data.registry import MNIST, DatasetSpec, FileSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def real_data_root() -> Path | None:
+    """`$ACGAN_DATA_DIR`, else ../shared/data beside the repository, if it holds MNIST."""
+    for candidate in (os.environ.get("ACGAN_DATA_DIR"), REPO_ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never read or write the user's real cache, and never see a system-wide data set by accident."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("ACGAN_CACHE_DIR", str(cache))
+    monkeypatch.setattr("acgan.data.locate.SYSTEM_DATA_ROOT", tmp_path_factory.mktemp("system"))
+    return cache
+
+
+@pytest.fixture
+def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real MNIST/Fashion-MNIST files (through $ACGAN_DATA_DIR); skips when they are absent."""
+    root = real_data_root()
+    if root is None:
+        pytest.skip("real MNIST data not found: set ACGAN_DATA_DIR or provide ../shared/data")
+    monkeypatch.setenv("ACGAN_DATA_DIR", str(root))
+    return root
+
+
+def make_fake_files(folder: Path, num_train: int = 40, num_test: int = 20, seed: int = 0) -> DatasetSpec:
+    """Write a small MNIST-shaped IDX data set into `folder` and return a spec with its checksums."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (num_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": (np.arange(num_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (num_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(num_test) % 10).astype(np.uint8),
+    }
+    checksums = {}
+    for name, array in arrays.items():
+        write_idx(folder / name, array)
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+        checksums[name] = sha256_hex(header + array.tobytes())
+
+    def file(name: str) -> FileSpec:
+        return FileSpec(name, checksums[name])
+
+    return replace(
+        MNIST,
+        name="fake-mnist",
+        images={"train": file("train-images-idx3-ubyte.gz"), "test": file("t10k-images-idx3-ubyte.gz")},
+        labels={"train": file("train-labels-idx1-ubyte.gz"), "test": file("t10k-labels-idx1-ubyte.gz")},
+        mirrors=(),
+    )
+
+
+@pytest.fixture
+def fake_spec(tmp_path: Path) -> tuple[DatasetSpec, Path]:
+    """A fake data set written under tmp_path/data/fake-mnist/; returns (spec, data root)."""
+    root = tmp_path / "data"
+    return make_fake_files(root / "fake-mnist"), root

@@ -1,0 +1,201 @@
+"""Short training runs on a slice of real MNIST: artifacts, exact resume, divergence, interrupts, retention."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from acgan.checkpoint import resolve_checkpoint_dir
+from acgan.config import TrainConfig
+from acgan.errors import AcganError, TrainingDiverged
+from acgan.sampling import load_generator
+from acgan.training import TrainingInterrupted, train
+from acgan.training import loop as loop_module
+
+# 96 images, batch 16: 6 steps per epoch.
+TINY = {"dataset": "mnist", "preset": "dcgan", "limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    checkpoint = resolve_checkpoint_dir(run_dir)
+    tensors = {f"g.{k}": v for k, v in load_file(checkpoint / "generator.safetensors").items()}
+    tensors.update({f"d.{k}": v for k, v in load_file(checkpoint / "discriminator.safetensors").items()})
+    return tensors
+
+
+def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = train(TrainConfig(**TINY, epochs=2), run, show_progress=False)
+    assert result.step == 12 and result.stopped_by == "epochs"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["train"]["preset"] == "dcgan" and saved["dataset"]["num_classes"] == 10
+    assert saved["model"] == {"preset": "dcgan", "z_dim": 100, "num_classes": 10, "channels": 1, "resolution": 28}
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4, 6, 8, 10, 12]
+    assert all(0 <= line["d_real_acc"] <= 1 and line["g_source"] > 0 for line in lines)
+    grids = sorted(p.name for p in (run / "samples").iterdir())
+    assert grids == ["epoch_0001.png", "epoch_0002.png"]
+    grid = Image.open(run / "samples" / "epoch_0002.png")
+    assert grid.width > 10 * 56 and grid.height > 10 * 56  # 10 x 10 cells of 28 px at 2x, plus labels
+    gif = Image.open(run / "samples.gif")
+    assert gif.n_frames == 2
+    assert Image.open(run / "losses.png").size[0] > 500
+    checkpoint = resolve_checkpoint_dir(run)
+    assert checkpoint.name == "step_00000012"
+    assert {p.name for p in checkpoint.iterdir()} == {
+        "generator.safetensors", "discriminator.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
+    state = torch.load(checkpoint / "train_state.pt", weights_only=True)
+    assert state["step"] == 12 and "exp_avg" in str(state["opt_g"]["state"][0].keys())
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    assert meta["epoch"] == 2 and meta["images_seen"] == 12 * 16
+
+
+def _count_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the training steps actually executed from now on."""
+    real_step = loop_module.training_step
+    calls = {"n": 0}
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        calls["n"] += 1
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop_module, "training_step", counted)
+    return calls
+
+
+def test_resume_reproduces_an_uninterrupted_run_exactly(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = tmp_path / "straight"
+    train(TrainConfig(**TINY, epochs=3, ema_decay=0.9), straight, show_progress=False)
+    split = tmp_path / "split"
+    train(TrainConfig(**TINY, epochs=1, ema_decay=0.9), split, show_progress=False)
+    config = TrainConfig(**TINY, epochs=3, ema_decay=0.9)
+    executed = _count_steps(monkeypatch)
+    result = train(config, split, resume=True, show_progress=False)
+    assert result.step == 18 and executed["n"] == 12  # continued from step 6, not restarted
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    ema_a = load_file(resolve_checkpoint_dir(straight) / "g_ema.safetensors")
+    ema_b = load_file(resolve_checkpoint_dir(split) / "g_ema.safetensors")
+    assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+    steps_a = [json.loads(x)["step"] for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    steps_b = [json.loads(x)["step"] for x in (split / "metrics.jsonl").read_text().splitlines()]
+    assert steps_a == steps_b
+
+
+def test_interrupt_saves_a_checkpoint_that_resumes_exactly(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = tmp_path / "straight"
+    train(TrainConfig(**TINY, epochs=2), straight, show_progress=False)
+
+    real_step = loop_module.training_step
+    calls = {"n": 0}
+
+    def step_then_signal(*args: object, **kwargs: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 4:  # mid-epoch: the handler only sets a flag; the loop stops at the step boundary
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop_module, "training_step", step_then_signal)
+    interrupted = tmp_path / "interrupted"
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4.*--resume"):
+        train(TrainConfig(**TINY, epochs=2), interrupted, show_progress=False)
+    assert resolve_checkpoint_dir(interrupted).name == "step_00000004"
+    monkeypatch.setattr(loop_module, "training_step", real_step)
+    executed = _count_steps(monkeypatch)
+    train(TrainConfig(**TINY, epochs=2), interrupted, resume=True, show_progress=False)
+    assert executed["n"] == 8
+    a, b = _weights(straight), _weights(interrupted)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_step = loop_module.training_step
+    calls = {"n": 0}
+
+    def poisoned_step(models, *args: object, **kwargs: object) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 9:  # after the epoch-1 checkpoint (step 6): corrupt D's weights for real
+            with torch.no_grad():
+                models.discriminator.adv_head.weight.fill_(float("nan"))
+        return real_step(models, *args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "training_step", poisoned_step)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"non-finite at step 9.*step_00000006"):
+        train(TrainConfig(**TINY, epochs=3), run, show_progress=False)
+    checkpoint = resolve_checkpoint_dir(run)
+    assert checkpoint.name == "step_00000006"
+    assert all(torch.isfinite(t.float()).all() for t in _weights(run).values())
+    load_generator(run)  # still loads
+
+
+def test_step_and_time_bounds(data_root: Path, tmp_path: Path) -> None:
+    result = train(TrainConfig(**{**TINY, "epochs": None}, steps=4), tmp_path / "steps", show_progress=False)
+    assert result.step == 4 and result.stopped_by == "steps"
+    assert (tmp_path / "steps" / "samples" / "step_00000004.png").is_file()  # a final grid mid-epoch
+    result = train(TrainConfig(**{**TINY, "epochs": None}, max_minutes=1e-9), tmp_path / "time", show_progress=False)
+    assert result.stopped_by == "max_minutes" and result.step <= 1
+
+
+def test_checkpoint_retention_keeps_latest_and_every_n_epochs(data_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(TrainConfig(**TINY, epochs=5, keep_every=2), run, show_progress=False)
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["latest", "step_00000012", "step_00000024", "step_00000030"]
+    assert (run / "checkpoints" / "latest").read_text() == "step_00000030"
+
+
+def test_crash_while_checkpointing_leaves_the_previous_one_intact(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    train(TrainConfig(**TINY, epochs=1), run, show_progress=False)
+    before = _weights(run)
+    real_replace = os.replace
+
+    def failing_replace(src: object, dst: object) -> None:
+        if str(dst).endswith("step_00000012"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        train(TrainConfig(**TINY, epochs=2), run, resume=True, show_progress=False)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert resolve_checkpoint_dir(run).name == "step_00000006"
+    after = _weights(run)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_new_run_refuses_to_overwrite_an_existing_run(data_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(TrainConfig(**{**TINY, "epochs": None}, steps=1), run, show_progress=False)
+    with pytest.raises(AcganError, match="already holds a run"):
+        train(TrainConfig(**{**TINY, "epochs": None}, steps=1), run, show_progress=False)
+
+
+def test_config_validation_and_unknown_keys() -> None:
+    with pytest.raises(AcganError, match="batch_size must be an even"):
+        TrainConfig(batch_size=7)
+    with pytest.raises(AcganError, match="unknown preset"):
+        TrainConfig(preset="stylegan9")
+    with pytest.raises(AcganError, match="at least one of epochs"):
+        TrainConfig(epochs=None)
+    with pytest.raises(AcganError, match="unknown configuration key.*lr_gen"):
+        TrainConfig.from_dict({**TrainConfig().to_dict(), "lr_gen": 1.0})
+    assert TrainConfig.from_dict(TrainConfig(seed=5).to_dict()) == TrainConfig(seed=5)
