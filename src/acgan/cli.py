@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_
     if dry_run:
         click.echo(json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2))
         return
-    click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {config.dataset} in {run_dir}", err=True)
+    click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {config.dataset} in {run_dir}")
     result = run_training(config, run_dir, resume=resume_dir is not None, show_progress=not no_progress)
     click.echo(
         f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
@@ -147,11 +148,12 @@ def _output_target(output: str) -> Path:
     if not is_dir and path.suffix.lower() not in (".png", ".npz"):
         raise AcganError(f"unsupported output '{output}': use a .png file, a .npz file or a folder ending in /")
     folder = path if is_dir else path.parent
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise AcganError(f"cannot write to {folder}: not a writable folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise AcganError(f"cannot write to {folder}: {exc.strerror or exc}") from None
     return path
 
 

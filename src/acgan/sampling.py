@@ -1,7 +1,7 @@
 """Generate images from a trained generator: from Python, and behind `acgan generate`.
 
-An image depends only on (weights, seed, its index in the request, label): latents come from a
-torch.Generator seeded with `seed`, never from the global RNG.
+Image i of a request with seed s has its own latent, drawn from a generator seeded with s + i, so an
+image depends only on (weights, s + i, label): never on the global RNG or on what else is in the batch.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from acgan.models.presets import build_generator
 
 
 def make_latents(num: int, z_dim: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(num, z_dim) standard-normal latents drawn from a CPU generator seeded with `seed`."""
-    rng = torch.Generator().manual_seed(seed)
-    return torch.randn(num, z_dim, generator=rng).to(device)
+    """(num, z_dim) standard-normal latents; row i is drawn from a CPU generator seeded with seed + i."""
+    rng = torch.Generator()
+    rows = [torch.randn(z_dim, generator=rng.manual_seed(seed + i)) for i in range(num)]
+    return (torch.stack(rows) if rows else torch.empty(0, z_dim)).to(device)
 
 
 @torch.inference_mode()

@@ -139,11 +139,11 @@ def locate_files(
         return found
     searched = "; ".join(place.describe() for place in places)
     names = ", ".join(file.filename for file in missing)
-    download_note = (
-        f" Download failed ({failures[0]}{'' if len(failures) == 1 else f' and {len(failures) - 1} more'})."
-        if failures
-        else " Download disabled."
-    )
+    if failures:
+        more = "" if len(failures) == 1 else f" and {len(failures) - 1} more"
+        download_note = f" Download failed ({failures[0]}{more})."
+    else:
+        download_note = " Download disabled." if not download else " No download mirror is known."
     raise DataError(
         f"data set '{spec.name}': missing {names}. Searched: {searched}.{download_note} "
         f"Put the IDX files (gzipped or plain) in DIR/{spec.name}/ and pass --data-dir DIR "
