@@ -154,9 +154,7 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/"
 
 
-def test_download_from_mirror_into_cache(
-    tmp_path: Path, isolated_cache: Path, mirror: tuple[str, Path]
-) -> None:
+def test_download_from_mirror_into_cache(tmp_path: Path, isolated_cache: Path, mirror: tuple[str, Path]) -> None:
     from dataclasses import replace
 
     from tests.conftest import make_fake_files
@@ -175,9 +173,7 @@ def test_download_from_mirror_into_cache(
     assert len(load_dataset(spec.name, spec=spec, split="test")) == 20
 
 
-def test_download_rejects_corrupted_mirror_file(
-    tmp_path: Path, isolated_cache: Path, mirror: tuple[str, Path]
-) -> None:
+def test_download_rejects_corrupted_mirror_file(tmp_path: Path, isolated_cache: Path, mirror: tuple[str, Path]) -> None:
     from dataclasses import replace
 
     from tests.conftest import make_fake_files

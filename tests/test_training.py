@@ -196,6 +196,6 @@ def test_config_validation_and_unknown_keys() -> None:
         TrainConfig(preset="stylegan9")
     with pytest.raises(AcganError, match="at least one of epochs"):
         TrainConfig(epochs=None)
-    with pytest.raises(AcganError, match="unknown configuration key.*lr_gen"):
+    with pytest.raises(AcganError, match=r"unknown configuration key.*lr_gen"):
         TrainConfig.from_dict({**TrainConfig().to_dict(), "lr_gen": 1.0})
     assert TrainConfig.from_dict(TrainConfig(seed=5).to_dict()) == TrainConfig(seed=5)

@@ -1,17 +1,17 @@
 """acgan: train, evaluate, sample from and serve Auxiliary Classifier GANs (AC-GAN) with PyTorch.
 
-    from acgan import load_generator
-    g = load_generator("runs/mnist")              # a run directory, checkpoint directory or .safetensors
-    images = g.sample(["7", "7", "3"], seed=1)     # (3, 1, 28, 28) float in [-1, 1]
+from acgan import load_generator
+g = load_generator("runs/mnist")              # a run directory, checkpoint directory or .safetensors
+images = g.sample(["7", "7", "3"], seed=1)     # (3, 1, 28, 28) float in [-1, 1]
 """
 
 __version__ = "0.1.0"
 
-from acgan.config import TrainConfig  # noqa: E402
-from acgan.data import DatasetInfo, load_dataset  # noqa: E402
-from acgan.models import PRESETS, Discriminator, Generator, ModelConfig  # noqa: E402
-from acgan.sampling import TrainedGenerator, load_generator, make_latents, sample  # noqa: E402
-from acgan.training import train  # noqa: E402
+from acgan.config import TrainConfig
+from acgan.data import DatasetInfo, load_dataset
+from acgan.models import PRESETS, Discriminator, Generator, ModelConfig
+from acgan.sampling import TrainedGenerator, load_generator, make_latents, sample
+from acgan.training import train
 
 __all__ = [
     "PRESETS",

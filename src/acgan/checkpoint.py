@@ -95,8 +95,9 @@ class CheckpointContents:
     meta: dict[str, Any]
 
 
-def save_checkpoint(run_dir: Path, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
-                    keep: bool) -> Path:
+def save_checkpoint(
+    run_dir: Path, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo, keep: bool
+) -> Path:
     """Write a complete checkpoint directory, point `latest` at it, and prune superseded ones."""
     root = run_dir / CHECKPOINTS_DIR
     root.mkdir(parents=True, exist_ok=True)
@@ -175,7 +176,9 @@ def read_meta(checkpoint_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read {checkpoint_dir / META_FILE}: {exc}") from None
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{checkpoint_dir}: unsupported checkpoint format {version} (this acgan reads {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{checkpoint_dir}: unsupported checkpoint format {version} (this acgan reads {FORMAT_VERSION})"
+        )
     return dict(meta)
 
 

@@ -43,25 +43,65 @@ def _given(ctx: click.Context, name: str) -> bool:
 @cli.command()
 @click.option("--dataset", type=click.Choice(dataset_names()), default="fashion-mnist", show_default=True)
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
-@click.option("--run-dir", type=click.Path(path_type=Path), help="Run directory [default: a new runs/NNNNN-DATASET-PRESET].")
+@click.option(
+    "--run-dir", type=click.Path(path_type=Path), help="Run directory [default: a new runs/NNNNN-DATASET-PRESET]."
+)
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory.")
-@click.option("--epochs", type=click.IntRange(min=1), help=f"Epochs to train [default: {TrainConfig.epochs} unless --steps/--max-minutes].")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help=f"Epochs to train [default: {TrainConfig.epochs} unless --steps/--max-minutes].",
+)
 @click.option("--steps", type=click.IntRange(min=1), help="Stop after this many steps in total.")
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop after this much wall-clock time.")
+@click.option(
+    "--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop after this much wall-clock time."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True, help="Full batch (D sees half real, half fake).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=2),
+    default=64,
+    show_default=True,
+    help="Full batch (D sees half real, half fake).",
+)
 @click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
 @click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
 @click.option("--z-dim", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0, show_default=True,
-              help="Keep a moving average of G's weights for sampling (0 disables).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/ [default: $ACGAN_DATA_DIR, cache, /usr/share/datasets].")
+@click.option(
+    "--ema-decay",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Keep a moving average of G's weights for sampling (0 disables).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Folder holding DATASET/ [default: $ACGAN_DATA_DIR, cache, /usr/share/datasets].",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N training images.")
-@click.option("--log-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Print the seeds' per-step loss line every N steps (0: progress bar).")
-@click.option("--sample-every", type=click.IntRange(min=1), default=1, show_default=True, help="Epochs between sample grids and checkpoints.")
-@click.option("--keep-every", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs between checkpoints kept for good.")
+@click.option(
+    "--log-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Print the seeds' per-step loss line every N steps (0: progress bar).",
+)
+@click.option(
+    "--sample-every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Epochs between sample grids and checkpoints.",
+)
+@click.option(
+    "--keep-every",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Epochs between checkpoints kept for good.",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.pass_context
@@ -98,7 +138,9 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_
         config = TrainConfig(**values)
         run_dir = run_dir or new_run_dir(Path("runs"), config)
     if dry_run:
-        click.echo(json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2))
+        click.echo(
+            json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2)
+        )
         return
     click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {config.dataset} in {run_dir}")
     result = run_training(config, run_dir, resume=resume_dir is not None, show_progress=not no_progress)
@@ -113,9 +155,15 @@ def _as_config_value(value: Any) -> Any:
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
-              help="A run directory, a checkpoint directory or a generator .safetensors file.")
-@click.option("--label", default="all", show_default=True, help="Class index, class name, or 'all' (equal numbers per class).")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A run directory, a checkpoint directory or a generator .safetensors file.",
+)
+@click.option(
+    "--label", default="all", show_default=True, help="Class index, class name, or 'all' (equal numbers per class)."
+)
 @click.option("--num", type=int, default=100, show_default=True, help="Number of images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", required=True, help="x.png (grid), x.npz (arrays) or DIR/ (one PNG per image).")

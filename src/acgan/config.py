@@ -22,7 +22,9 @@ class TrainConfig:
 
     dataset: str = "fashion-mnist"
     preset: str = "dcgan"
-    data_dir: str | None = None  # root holding <dataset>/; None searches $ACGAN_DATA_DIR, the cache, /usr/share/datasets
+    data_dir: str | None = (
+        None  # root holding <dataset>/; None searches $ACGAN_DATA_DIR, the cache, /usr/share/datasets
+    )
     limit: int | None = None  # use only the first `limit` training images
     z_dim: int = 100
     batch_size: int = 64  # full batch: D sees half real, half generated; G sees a full batch

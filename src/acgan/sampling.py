@@ -102,12 +102,12 @@ class TrainedGenerator:
     step: int
     source: Path
 
-    def sample(self, labels: Sequence[int | str] | torch.Tensor, z: torch.Tensor | None = None,
-               seed: int = 0) -> torch.Tensor:
+    def sample(
+        self, labels: Sequence[int | str] | torch.Tensor, z: torch.Tensor | None = None, seed: int = 0
+    ) -> torch.Tensor:
         """Images for class indices or names: (N, C, H, W) float in [-1, 1]."""
-        if not isinstance(labels, torch.Tensor):
-            labels = [resolve_label(label, self.info) for label in labels]
-        return sample(self.generator, labels, z=z, seed=seed)
+        indices = labels if isinstance(labels, torch.Tensor) else [resolve_label(x, self.info) for x in labels]
+        return sample(self.generator, indices, z=z, seed=seed)
 
 
 def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_ema: bool = True) -> TrainedGenerator:

@@ -25,8 +25,9 @@ def grid_image(images: np.ndarray, ncol: int, padding: int = 2, scale: int = 1, 
     return Image.fromarray(canvas[..., 0] if channels == 1 else canvas, mode=mode)
 
 
-def class_grid_image(images: np.ndarray, class_names: Sequence[str], ncol: int, scale: int = 2,
-                     title: str | None = None) -> Image.Image:
+def class_grid_image(
+    images: np.ndarray, class_names: Sequence[str], ncol: int, scale: int = 2, title: str | None = None
+) -> Image.Image:
     """A grid with one row per class, the class name written at the left of each row (and an optional title)."""
     grid = grid_image(images, ncol, padding=2, scale=scale).convert("RGB")
     font = ImageFont.load_default()

@@ -76,8 +76,6 @@ def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
     """Write a uint8 array as an IDX file (used by tests and to export data)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, _UBYTE_TYPE_CODE, array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape
-    )
+    header = bytes([0, 0, _UBYTE_TYPE_CODE, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     payload = header + array.tobytes()
     path.write_bytes(gzip.compress(payload, mtime=0) if compress else payload)

@@ -21,7 +21,7 @@ def dcgan_generator(config: ModelConfig) -> Generator:
     if config.resolution % 4:
         raise ValueError(f"preset 'dcgan' needs a resolution divisible by 4, got {config.resolution}")
     base, w = config.resolution // 4, WIDTH
-    stem = ConcatEmbedding(init_weights(nn.Embedding(config.num_classes, EMBED_DIM), "normal_002"))  # type: ignore[arg-type]
+    stem = ConcatEmbedding(init_weights(nn.Embedding(config.num_classes, EMBED_DIM), "normal_002"))
     trunk = nn.Sequential(
         init_weights(nn.Linear(config.z_dim + EMBED_DIM, 4 * w * base * base, bias=False), "normal_002"),
         Reshape(4 * w, base, base),

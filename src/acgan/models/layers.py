@@ -8,13 +8,14 @@ compute what their Keras originals compute, layer for layer.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 InitScheme = Literal["glorot_uniform", "glorot_normal", "normal_002", "torch_default"]
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -89,14 +90,14 @@ def keras_leaky_relu(alpha: float = 0.3) -> nn.LeakyReLU:
     return nn.LeakyReLU(negative_slope=alpha)
 
 
-def init_weights(module: nn.Module, scheme: InitScheme = "glorot_uniform") -> nn.Module:
+def init_weights(module: ModuleT, scheme: InitScheme = "glorot_uniform") -> ModuleT:
     """Initialise a Linear/Conv/ConvTranspose/Embedding weight in place (biases to zero); return `module`.
 
     glorot_uniform is Keras' default for Dense/Conv; glorot_normal is Keras' truncated variant;
     normal_002 is DCGAN's N(0, 0.02). Embeddings use Keras' uniform(-0.05, 0.05) unless told otherwise.
     """
-    weight = module.weight  # type: ignore[union-attr]
-    assert isinstance(weight, torch.Tensor)
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor), f"{type(module).__name__} has no weight to initialise"
     with torch.no_grad():
         if scheme == "glorot_uniform":
             nn.init.xavier_uniform_(weight)

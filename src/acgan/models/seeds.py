@@ -13,6 +13,7 @@ import math
 from torch import nn
 
 from acgan.models.layers import (
+    InitScheme,
     Reshape,
     SameConv2d,
     SameConvTranspose2d,
@@ -55,9 +56,9 @@ def _base_size(config: ModelConfig, divisor: int = 4) -> int:
 
 
 def _conv_block(
-    in_ch: int, out_ch: int, stride: int, slope: float, dropout: float, init: str = "glorot_uniform"
+    in_ch: int, out_ch: int, stride: int, slope: float, dropout: float, init: InitScheme = "glorot_uniform"
 ) -> list[nn.Module]:
-    return [init_weights(SameConv2d(in_ch, out_ch, 3, stride), init), keras_leaky_relu(slope), nn.Dropout(dropout)]  # type: ignore[arg-type]
+    return [init_weights(SameConv2d(in_ch, out_ch, 3, stride), init), keras_leaky_relu(slope), nn.Dropout(dropout)]
 
 
 def _keras_heads(discriminator: Discriminator) -> Discriminator:
@@ -131,9 +132,9 @@ def keras_mnist_v2_discriminator(config: ModelConfig) -> Discriminator:
 def brownlee_generator(config: ModelConfig) -> Generator:
     base = _base_size(config)
     stem = LabelChannelStem(
-        latent_dense=init_weights(nn.Linear(config.z_dim, 384 * base * base), "normal_002"),  # type: ignore[arg-type]
+        latent_dense=init_weights(nn.Linear(config.z_dim, 384 * base * base), "normal_002"),
         embedding=keras_embedding(config.num_classes, 50),
-        label_dense=init_weights(nn.Linear(50, base * base), "normal_002"),  # type: ignore[arg-type]
+        label_dense=init_weights(nn.Linear(50, base * base), "normal_002"),
         base=base,
     )
     trunk = nn.Sequential(

@@ -169,7 +169,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     """
     device = select_device(config.device)
     if not resume and (run_dir / RUN_CONFIG).exists():
-        raise AcganError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --run-dir")
+        raise AcganError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --run-dir"
+        )
     dataset = load_dataset(config.dataset, "train", data_dir=config.data_dir, limit=config.limit)
     info = dataset.info
     model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution)

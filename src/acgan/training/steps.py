@@ -111,4 +111,3 @@ def training_step(
         update_ema(models.g_ema, generator, ema_decay)
     return torch.stack([d_real[0], d_real[1], d_fake[0], d_fake[1], g_source, g_class,
                         d_real[2], d_fake[2], d_real[3], d_fake[3]])  # fmt: skip
-
