@@ -50,7 +50,7 @@ def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> Non
     checkpoint = resolve_checkpoint_dir(run)
     assert checkpoint.name == "step_00000012"
     assert {p.name for p in checkpoint.iterdir()} == {
-        "generator.safetensors", "discriminator.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
+        "generator.safetensors", "discriminator.safetensors", "g_ema.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
     state = torch.load(checkpoint / "train_state.pt", weights_only=True)
     assert state["step"] == 12 and "exp_avg" in str(state["opt_g"]["state"][0].keys())
     meta = json.loads((checkpoint / "meta.json").read_text())
@@ -187,6 +187,12 @@ def test_new_run_refuses_to_overwrite_an_existing_run(data_root: Path, tmp_path:
     train(TrainConfig(**{**TINY, "epochs": None}, steps=1), run, show_progress=False)
     with pytest.raises(AcganError, match="already holds a run"):
         train(TrainConfig(**{**TINY, "epochs": None}, steps=1), run, show_progress=False)
+
+
+def test_ema_default_comes_from_the_preset() -> None:
+    assert TrainConfig(preset="dcgan").ema_decay == 0.999
+    assert TrainConfig(preset="brownlee").ema_decay == 0.0
+    assert TrainConfig(preset="dcgan", ema_decay=0.0).ema_decay == 0.0
 
 
 def test_config_validation_and_unknown_keys() -> None:

@@ -71,9 +71,7 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option(
     "--ema-decay",
     type=click.FloatRange(min=0, max=1, max_open=True),
-    default=0.0,
-    show_default=True,
-    help="Keep a moving average of G's weights for sampling (0 disables).",
+    help="Moving average of G's weights used for sampling; 0 disables [default: the preset's, dcgan 0.999, seeds 0].",
 )
 @click.option(
     "--data-dir",

@@ -33,7 +33,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     d_class_loss_on_fake: bool = True  # False: D's classifier learns from real images only (Keras example option)
-    ema_decay: float = 0.0  # exponential moving average of G's weights for sampling; 0 disables it
+    ema_decay: float | None = None  # moving average of G's weights for sampling; 0 disables; None: the preset's default
     epochs: int | None = DEFAULT_EPOCHS
     steps: int | None = None
     max_minutes: float | None = None
@@ -45,6 +45,10 @@ class TrainConfig:
     keep_every: int = 10  # epochs between checkpoints kept for good (besides `latest`)
 
     def __post_init__(self) -> None:
+        from acgan.models.presets import get_preset  # deferred: models import nothing from config
+
+        if self.ema_decay is None:  # resolved once, so the saved config says what was used
+            object.__setattr__(self, "ema_decay", get_preset(self.preset).ema_decay)
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +78,7 @@ def validate(config: TrainConfig) -> None:
         (config.z_dim >= 1, f"z_dim must be >= 1, got {config.z_dim}"),
         (config.lr_g > 0 and config.lr_d > 0, "learning rates must be > 0"),
         (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1, "Adam betas must be in [0, 1)"),
-        (0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
+        (config.ema_decay is not None and 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
         (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
         (config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}"),
         (config.max_minutes is None or config.max_minutes > 0, f"max_minutes must be > 0, got {config.max_minutes}"),

@@ -20,13 +20,14 @@ class Preset:
     source: str
     build_generator: Callable[[ModelConfig], Generator]
     build_discriminator: Callable[[ModelConfig], Discriminator]
+    ema_decay: float = 0.0  # default moving average of G for sampling; the seeds sample the raw G
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN (default)",
-               dcgan.dcgan_generator, dcgan.dcgan_discriminator),
+               dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=0.999),
         Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
                seeds.keras_mnist_generator, seeds.keras_mnist_discriminator),
         Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",

@@ -178,7 +178,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
 
     generator = build_generator(model_config, config.seed).to(device)
     discriminator = build_discriminator(model_config, config.seed).to(device)
-    g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay > 0 else None
+    g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay else None
     betas = (config.beta1, config.beta2)
     models = Models(
         generator, discriminator,
@@ -240,7 +240,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                     f"interrupted at step {step}; checkpoint {path} saved; continue with: acgan train --resume {run_dir}"
                 )
             stats = training_step(models, images, labels, config.batch_size, rng,
-                                  config.d_class_loss_on_fake, config.ema_decay)  # fmt: skip
+                                  config.d_class_loss_on_fake, config.ema_decay or 0.0)  # fmt: skip
             step += 1
             if not bool(torch.isfinite(stats[:6]).all()):
                 values = ", ".join(f"{k}={v:.4g}" for k, v in zip(STAT_KEYS[:6], stats.tolist(), strict=False))
