@@ -50,7 +50,7 @@ def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> Non
     checkpoint = resolve_checkpoint_dir(run)
     assert checkpoint.name == "step_00000012"
     assert {p.name for p in checkpoint.iterdir()} == {
-        "generator.safetensors", "discriminator.safetensors", "g_ema.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
+        "generator.safetensors", "discriminator.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
     state = torch.load(checkpoint / "train_state.pt", weights_only=True)
     assert state["step"] == 12 and "exp_avg" in str(state["opt_g"]["state"][0].keys())
     meta = json.loads((checkpoint / "meta.json").read_text())
@@ -190,9 +190,10 @@ def test_new_run_refuses_to_overwrite_an_existing_run(data_root: Path, tmp_path:
 
 
 def test_ema_default_comes_from_the_preset() -> None:
-    assert TrainConfig(preset="dcgan").ema_decay == 0.999
-    assert TrainConfig(preset="brownlee").ema_decay == 0.0
-    assert TrainConfig(preset="dcgan", ema_decay=0.0).ema_decay == 0.0
+    from acgan.models.presets import PRESETS
+
+    assert all(TrainConfig(preset=name).ema_decay == preset.ema_decay for name, preset in PRESETS.items())
+    assert TrainConfig(preset="brownlee", ema_decay=0.99).ema_decay == 0.99
 
 
 def test_config_validation_and_unknown_keys() -> None:

@@ -38,6 +38,7 @@ from acgan.models.networks import ModelConfig
 FORMAT_VERSION = 1
 CHECKPOINTS_DIR = "checkpoints"
 LATEST = "latest"
+BEST = "best"  # pointer to the best checkpoint by the run's chosen metric; best.json says why
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 EMA_FILE = "g_ema.safetensors"
@@ -137,12 +138,30 @@ def save_checkpoint(
     return final
 
 
+def mark_best(run_dir: Path, checkpoint_dir: Path, record: dict[str, Any]) -> None:
+    """Point `checkpoints/best` at `checkpoint_dir` (atomically) and store why in `best.json`."""
+    root = run_dir / CHECKPOINTS_DIR
+    atomic_write_bytes(
+        root / f"{BEST}.json", json.dumps({**record, "checkpoint": checkpoint_dir.name}, indent=2).encode()
+    )
+    atomic_write_bytes(root / BEST, checkpoint_dir.name.encode())
+
+
+def read_best(run_dir: Path) -> dict[str, Any] | None:
+    """The record written by `mark_best`, or None."""
+    try:
+        return dict(json.loads((run_dir / CHECKPOINTS_DIR / f"{BEST}.json").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 def _prune(root: Path, latest: str) -> None:
-    """Delete checkpoints that are neither `latest` nor kept, and leftovers of interrupted writes."""
+    """Delete checkpoints that are neither `latest`, `best` nor kept, and leftovers of interrupted writes."""
+    best = (root / BEST).read_text().strip() if (root / BEST).is_file() else None
     for path in root.iterdir():
         if path.name.startswith((".tmp-", ".trash-")) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-        elif path.is_dir() and path.name.startswith("step_") and path.name != latest:
+        elif path.is_dir() and path.name.startswith("step_") and path.name not in (latest, best):
             try:
                 kept = json.loads((path / META_FILE).read_text()).get("kept", False)
             except (OSError, ValueError):

@@ -10,6 +10,16 @@ from acgan.errors import AcganError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_EPOCHS = 10
+BEST_METRICS = (
+    "intra_fd",
+    "fd",
+    "conditional_accuracy",
+    "classifier_score",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,9 @@ class TrainConfig:
     metrics_every: int = 10  # steps between lines of metrics.jsonl
     sample_every: int = 1  # epochs between sample grids (and `latest` checkpoints)
     keep_every: int = 10  # epochs between checkpoints kept for good (besides `latest`)
+    eval_every: int = 0  # epochs between quick evaluations (0: none); keeps a `best` checkpoint
+    eval_samples: int = 2000  # generated samples per quick evaluation
+    best_metric: str = "intra_fd"  # metric that picks the `best` checkpoint
 
     def __post_init__(self) -> None:
         from acgan.models.presets import get_preset  # deferred: models import nothing from config
@@ -90,6 +103,8 @@ def validate(config: TrainConfig) -> None:
         (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got '{config.device}'"),
         (config.log_every >= 0 and config.metrics_every >= 1, "log_every must be >= 0 and metrics_every >= 1"),
         (config.sample_every >= 1 and config.keep_every >= 1, "sample_every and keep_every must be >= 1"),
+        (config.eval_every >= 0 and config.eval_samples >= 100, "eval_every must be >= 0 and eval_samples >= 100"),
+        (config.best_metric in BEST_METRICS, f"best_metric must be one of {', '.join(BEST_METRICS)}, got '{config.best_metric}'"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:

@@ -27,7 +27,7 @@ PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN (default)",
-               dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=0.999),
+               dcgan.dcgan_generator, dcgan.dcgan_discriminator),
         Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
                seeds.keras_mnist_generator, seeds.keras_mnist_discriminator),
         Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from acgan.errors import AcganError, TrainingDiverged
 from acgan.models.networks import Generator, ModelConfig
 from acgan.models.presets import build_discriminator, build_generator
 from acgan.sampling import make_latents, sample, to_uint8_hwc
+from acgan.training.monitor import EvalTracker, source_collapse_warning
 from acgan.training.steps import STAT_KEYS, Models, training_step
 from acgan.visualize import class_grid_image, plot_losses, save_gif
 
@@ -223,6 +225,19 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
         frames = sorted((run_dir / SAMPLES).glob("*.png"), key=lambda p: _grid_step(p, steps_per_epoch))
         save_gif(frames, run_dir / SAMPLES_GIF)
 
+    tracker = None
+    if config.eval_every:
+        from acgan.evaluation.evaluate import load_evaluator
+
+        evaluator = load_evaluator(info, data_dir=config.data_dir, seed=config.seed)
+        tracker = EvalTracker(evaluator, run_dir, config.best_metric, config.eval_samples, config.seed)
+    warned_epoch = -1
+
+    def warn(message: str) -> None:
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+        with open(run_dir / METRICS, "a") as handle:
+            handle.write(json.dumps({"kind": "warning", "step": step, "message": message}) + "\n")
+
     bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
                disable=not show_progress or config.log_every > 0)  # fmt: skip
     stopped_by = "epochs"
@@ -263,16 +278,27 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                     handle.write(json.dumps(line) + "\n")
                 window.zero_()
                 window_count = 0
+                collapse = source_collapse_warning(means[0], means[2], step)
+                if collapse and warned_epoch != step // steps_per_epoch:
+                    warned_epoch = step // steps_per_epoch
+                    warn(collapse)
                 bar.set_postfix(d_real=f"{means[0]:.2f}", d_fake=f"{means[2]:.2f}", g=f"{means[4]:.2f}",
                                 acc_real=f"{means[6]:.2f}", acc_fake=f"{means[7]:.2f}", cls=f"{means[8]:.2f}",
                                 refresh=False)  # fmt: skip
             bar.update(1)
             if step % steps_per_epoch == 0:
                 epoch = step // steps_per_epoch
-                if epoch % config.sample_every == 0:
+                sample_now = epoch % config.sample_every == 0
+                eval_now = tracker is not None and epoch % config.eval_every == 0
+                if sample_now:
                     _save_progress_grid(sampler, fixed_z, info, run_dir / SAMPLES / f"epoch_{epoch:04d}.png",
                                         f"{config.preset} on {info.name}: epoch {epoch}, step {step}")  # fmt: skip
+                if sample_now or eval_now:
                     last_checkpoint = checkpoint(keep=epoch % config.keep_every == 0)
+                if tracker is not None and eval_now:
+                    for message in tracker(sampler, step, epoch, last_checkpoint):
+                        warn(message)
+                if sample_now or eval_now:
                     refresh_pictures()
     if saved_step != step:
         _save_progress_grid(sampler, fixed_z, info, run_dir / SAMPLES / f"step_{step:08d}.png",

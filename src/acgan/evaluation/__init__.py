@@ -1,0 +1,1 @@
+"""Measuring generators: reference classifiers, conditional and distribution metrics, reports."""

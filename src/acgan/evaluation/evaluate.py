@@ -1,0 +1,280 @@
+"""Judge a generator with a reference classifier: every metric next to its real-data value.
+
+The real-data reference is the same metric computed on held-out real test images against the training
+images, so each number can be read ("0.93 conditional accuracy, where real test images score 0.99").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from acgan.checkpoint import atomic_write_bytes
+from acgan.data.dataset import DatasetInfo, ImageDataset
+from acgan.data.locate import cache_root
+from acgan.evaluation.classifier import ReferenceClassifier, judge
+from acgan.evaluation.metrics import (
+    classifier_score,
+    conditional_accuracy,
+    frechet_distance_of,
+    kth_neighbour_radius,
+    mean_pairwise_ms_ssim,
+    nearest_neighbour_distances,
+    precision_recall_density_coverage,
+)
+from acgan.models.networks import Generator
+from acgan.sampling import sample
+
+PRDC_REAL_SIZE = 10_000  # training images forming the real manifold for precision/recall/density/coverage
+MS_SSIM_PAIRS = 200  # random same-class pairs per class
+MEMORISATION_SIZE = 1000  # samples (and test images) whose nearest training image is searched
+COLLAPSE_MARGIN = 0.02  # a class is "collapsed" when its MS-SSIM exceeds the real one by more than this
+
+# Metric name -> True when higher is better (used for best-checkpoint selection and readable tables).
+HIGHER_IS_BETTER = {
+    "conditional_accuracy": True, "fd": False, "intra_fd": False, "classifier_score": True, "precision": True,
+    "recall": True, "density": True, "coverage": True, "ms_ssim": False, "nn_distance_median": True,
+}  # fmt: skip
+
+
+@dataclass
+class Evaluator:
+    """Holds what every evaluation of one data set shares: the classifier, the real data and their features."""
+
+    info: DatasetInfo
+    classifier: ReferenceClassifier
+    train: ImageDataset
+    test: ImageDataset
+    seed: int = 0
+    _train_features: torch.Tensor | None = None
+    _real_manifold: tuple[torch.Tensor, torch.Tensor] | None = None
+    _references: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def cache_key(self) -> str:
+        """Changes with the data, the classifier weights and the reference settings."""
+        digest = hashlib.sha256()
+        digest.update(
+            json.dumps([self.info.to_dict(), PRDC_REAL_SIZE, MS_SSIM_PAIRS, MEMORISATION_SIZE, self.seed]).encode()
+        )
+        for tensor in (self.train.labels, self.test.labels, self.train.images[:: max(1, len(self.train) // 512)]):
+            digest.update(tensor.numpy().tobytes())
+        for value in self.classifier.state_dict().values():
+            digest.update(value.cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def train_features(self) -> torch.Tensor:
+        """(N_train, 128) classifier features of the training images, cached on disk by `cache_key`."""
+        if self._train_features is None:
+            path = cache_root() / "eval" / f"{self.info.name}-{self.cache_key()}-train-features.safetensors"
+            if path.is_file():
+                self._train_features = load_file(path)["features"]
+            else:
+                self._train_features = judge(self.classifier, self.train.images).features
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + ".tmp")
+                save_file({"features": self._train_features.contiguous()}, tmp)
+                tmp.replace(path)
+        return self._train_features
+
+    def real_manifold(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """PRDC_REAL_SIZE training features and their 5-NN radii (computed once)."""
+        if self._real_manifold is None:
+            order = torch.randperm(len(self.train), generator=torch.Generator().manual_seed(self.seed))
+            real = self.train_features()[order[:PRDC_REAL_SIZE]]
+            self._real_manifold = (real, kth_neighbour_radius(real, 5))
+        return self._real_manifold
+
+    def reference(self, num: int) -> dict[str, Any]:
+        """The metrics of `num` real test images against the training images (cached per `num`)."""
+        num = min(num, len(self.test))
+        if num not in self._references:
+            path = cache_root() / "eval" / f"{self.info.name}-{self.cache_key()}-reference-{num}.json"
+            if path.is_file():
+                self._references[num] = json.loads(path.read_text())
+            else:
+                index = torch.randperm(len(self.test), generator=torch.Generator().manual_seed(self.seed))[:num]
+                report = self._measure(self.test.images[index], self.test.labels[index])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(path, json.dumps(report).encode())
+                self._references[num] = report
+        return self._references[num]
+
+    def evaluate(self, generator: Generator, num: int = 10_000, seed: int = 0) -> dict[str, Any]:
+        """Generate `num` class-balanced samples and report every metric beside its real-data value."""
+        start = time.monotonic()
+        k = self.info.num_classes
+        per_class = max(1, num // k)
+        labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
+        images = sample(generator, labels, seed=seed).cpu()  # (N, C, H, W) in [-1, 1]
+        generated = self._measure(images, labels)
+        reference = self.reference(len(labels))
+        report = _combine(generated, reference, self.info)
+        report.update(num_samples=len(labels), seed=seed, seconds=round(time.monotonic() - start, 2))
+        return report
+
+    def _measure(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        """Every metric of a labelled image set (real or generated) against the training set."""
+        k = self.info.num_classes
+        judged = judge(self.classifier, images)
+        train_features = self.train_features()
+        accuracy, per_class_accuracy, confusion = conditional_accuracy(judged.probs, labels, k)
+        per_class_fd, per_class_ms_ssim = [], []
+        rng = torch.Generator().manual_seed(self.seed)
+        for c in range(k):
+            mine = labels == c
+            per_class_fd.append(frechet_distance_of(judged.features[mine], train_features[self.train.labels == c]))
+            per_class_ms_ssim.append(mean_pairwise_ms_ssim(images[mine], MS_SSIM_PAIRS, rng))
+        real, real_radius = self.real_manifold()
+        prdc = precision_recall_density_coverage(real, judged.features, k=5, real_radius=real_radius)
+        memorisation_index = torch.randperm(len(images), generator=rng)[:MEMORISATION_SIZE]
+        nn_distances = nearest_neighbour_distances(images[memorisation_index], self.train.images)
+        return {
+            "conditional_accuracy": accuracy,
+            "fd": frechet_distance_of(judged.features, train_features),
+            "intra_fd": sum(per_class_fd) / k,
+            "classifier_score": classifier_score(judged.probs),
+            **prdc,
+            "ms_ssim": sum(per_class_ms_ssim) / k,
+            "nn_distance_median": float(nn_distances.median()),
+            "nn_distance_p01": float(torch.quantile(nn_distances.double(), 0.01)),
+            "per_class_accuracy": per_class_accuracy,
+            "per_class_fd": per_class_fd,
+            "per_class_ms_ssim": per_class_ms_ssim,
+            "confusion": confusion,
+            "nn_distances": nn_distances.tolist(),
+        }
+
+
+def _combine(generated: dict[str, Any], reference: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
+    """Lay out generated and real values side by side, flag collapsed classes, summarise memorisation."""
+    metrics = {name: {"generated": generated[name], "real": reference[name]} for name in HIGHER_IS_BETTER}
+    per_class = []
+    for c, name in enumerate(info.class_names):
+        ms_gen, ms_real = generated["per_class_ms_ssim"][c], reference["per_class_ms_ssim"][c]
+        per_class.append({
+            "class": name,
+            "accuracy": generated["per_class_accuracy"][c], "real_accuracy": reference["per_class_accuracy"][c],
+            "fd": generated["per_class_fd"][c], "real_fd": reference["per_class_fd"][c],
+            "ms_ssim": ms_gen, "real_ms_ssim": ms_real,
+            "collapsed": bool(not math.isnan(ms_gen) and ms_gen > ms_real + COLLAPSE_MARGIN),
+        })  # fmt: skip
+    threshold = reference["nn_distance_p01"]  # 1% of real test images are this close to a training image
+    close = sum(d < threshold for d in generated["nn_distances"]) / max(1, len(generated["nn_distances"]))
+    return {
+        "dataset": info.name,
+        "metrics": metrics,
+        "per_class": per_class,
+        "collapsed_classes": [row["class"] for row in per_class if row["collapsed"]],
+        "confusion": generated["confusion"],
+        "memorisation": {
+            "nn_distance_median": generated["nn_distance_median"],
+            "real_nn_distance_median": reference["nn_distance_median"],
+            "fraction_closer_than_real_p01": close,
+            "real_p01": threshold,
+        },
+    }
+
+
+METRIC_LABELS = {
+    "conditional_accuracy": "conditional accuracy",
+    "fd": "Frechet distance (classifier features)",
+    "intra_fd": "intra-class FD (mean over classes)",
+    "classifier_score": "classifier score",
+    "precision": "precision (k=5)",
+    "recall": "recall (k=5)",
+    "density": "density (k=5)",
+    "coverage": "coverage (k=5)",
+    "ms_ssim": "MS-SSIM same class (lower = more diverse)",
+    "nn_distance_median": "nearest training image, median L2",
+}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table: each metric beside the real-data value, then per-class rows."""
+    lines = [f"{'metric':<44}{'generated':>12}{'real data':>12}", "-" * 68]
+    for name, label in METRIC_LABELS.items():
+        row = report["metrics"][name]
+        lines.append(f"{label:<44}{row['generated']:>12.4f}{row['real']:>12.4f}")
+    lines += [
+        "",
+        f"{'class':<14}{'accuracy':>10}{'(real)':>8}{'FD':>9}{'(real)':>8}{'MS-SSIM':>9}{'(real)':>8}",
+        "-" * 66,
+    ]
+    for row in report["per_class"]:
+        flag = "  collapsed" if row["collapsed"] else ""
+        lines.append(f"{row['class'][:13]:<14}{row['accuracy']:>10.3f}{row['real_accuracy']:>8.3f}{row['fd']:>9.2f}"
+                     f"{row['real_fd']:>8.2f}{row['ms_ssim']:>9.3f}{row['real_ms_ssim']:>8.3f}{flag}")  # fmt: skip
+    memo = report["memorisation"]
+    lines += ["", f"memorisation: {memo['fraction_closer_than_real_p01']:.1%} of samples are closer to a training image "
+              f"than 99% of real test images are (real data: 1%)"]  # fmt: skip
+    lines.append(f"{report['num_samples']} samples, seed {report['seed']}, {report['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def save_confusion_plot(report: dict[str, Any], path: Path) -> None:
+    """Heat map of the confusion matrix, rows normalised: requested class (rows) vs predicted (columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = torch.tensor(report["confusion"], dtype=torch.float64)
+    rates = confusion / confusion.sum(dim=1, keepdim=True).clamp(min=1)
+    names = [row["class"] for row in report["per_class"]]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    image = ax.imshow(rates.numpy(), cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set(xlabel="classified as", ylabel="requested class",
+           title=f"Conditional accuracy {report['metrics']['conditional_accuracy']['generated']:.3f}")  # fmt: skip
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if rates[i, j] >= 0.01:
+                ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if rates[i, j] > 0.5 else "white")  # fmt: skip
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def load_evaluator(info: DatasetInfo, data_dir: Path | str | None = None, seed: int = 0) -> Evaluator:
+    """An Evaluator for a built-in data set: its real splits and its reference classifier."""
+    from acgan.data.dataset import load_dataset
+    from acgan.evaluation.classifier import load_reference_classifier
+
+    train = load_dataset(info.name, "train", data_dir=data_dir)
+    test = load_dataset(info.name, "test", data_dir=data_dir)
+    return Evaluator(info, load_reference_classifier(info, train), train, test, seed=seed)
+
+
+def report_folder(weights_path: Path) -> Path:
+    """Where a checkpoint's evaluation goes: its run directory when it has one, else beside the weights."""
+    checkpoint_dir = weights_path.parent
+    run_dir = checkpoint_dir.parent.parent
+    return (
+        run_dir
+        if (run_dir / "config.json").is_file() and checkpoint_dir.parent.name == "checkpoints"
+        else checkpoint_dir
+    )
+
+
+def write_report(report: dict[str, Any], folder: Path) -> None:
+    """eval.json and confusion.png into `folder`; eval.json also beside the weights that were judged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(report, indent=2).encode()
+    atomic_write_bytes(folder / "eval.json", data)
+    save_confusion_plot(report, folder / "confusion.png")
+    checkpoint_dir = Path(report["checkpoint"]).parent if "checkpoint" in report else None
+    if checkpoint_dir is not None and checkpoint_dir != folder and checkpoint_dir.is_dir():
+        atomic_write_bytes(checkpoint_dir / "eval.json", data)

@@ -1,0 +1,168 @@
+"""Metric math as pure functions of tensors/arrays (no I/O, no models), each tested on known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def feature_stats(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D) of (N, D) features, in float64."""
+    x = features.double().cpu().numpy()
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2): the Frechet distance of two Gaussians.
+
+    Uses symmetric eigendecompositions (stable for PSD matrices), so no complex square roots arise.
+    """
+    eigvals1, eigvecs1 = np.linalg.eigh(sigma1)
+    sqrt1 = (eigvecs1 * np.sqrt(np.clip(eigvals1, 0, None))) @ eigvecs1.T
+    middle = sqrt1 @ sigma2 @ sqrt1
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(max(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt, 0.0))
+
+
+def frechet_distance_of(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Frechet distance between the Gaussian fits of two (N, D) feature sets."""
+    return frechet_distance(*feature_stats(a), *feature_stats(b))
+
+
+def conditional_accuracy(
+    probs: torch.Tensor, requested: torch.Tensor, num_classes: int
+) -> tuple[float, list[float], list[list[int]]]:
+    """How often the classifier's top class is the requested one.
+
+    probs (N, K), requested (N,) int64 -> (overall accuracy, per-class accuracy (K,), confusion matrix
+    (K, K) of counts with rows = requested class, columns = predicted class).
+    """
+    predicted = probs.argmax(dim=1)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    confusion.index_put_((requested, predicted), torch.ones_like(requested), accumulate=True)
+    per_class = (confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()).tolist()
+    overall = float((predicted == requested).double().mean()) if requested.numel() else 0.0
+    return overall, per_class, confusion.tolist()
+
+
+def classifier_score(probs: torch.Tensor, eps: float = 1e-12) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): the Inception-score formula with any classifier's (N, K) probabilities.
+
+    Ranges from 1 (every image gets the same distribution) to K (confident and balanced).
+    """
+    p = probs.double()
+    marginal = p.mean(dim=0, keepdim=True)
+    kl = (p * (torch.log(p + eps) - torch.log(marginal + eps))).sum(dim=1)
+    return float(torch.exp(kl.mean()))
+
+
+def _pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """(N, M) Euclidean distances between rows of a (N, D) and b (M, D), in float32, computed in chunks."""
+    b = b.float()
+    return torch.cat([torch.cdist(a[i : i + chunk].float(), b) for i in range(0, a.shape[0], chunk)])
+
+
+def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(N,) distance from each row of x to its k-th nearest other row."""
+    distances = _pairwise_distances(x, x)
+    return distances.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
+
+
+def precision_recall_density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radius: torch.Tensor | None = None
+) -> dict[str, float]:
+    """k-NN manifold metrics (Kynkaanniemi et al. 2019; Naeem et al. 2020) of (N, D) real and (M, D) fake.
+
+    precision: fraction of fakes inside some real k-NN ball; recall: fraction of reals inside some fake
+    k-NN ball; density: mean number of real balls containing each fake, divided by k; coverage: fraction of
+    real balls containing at least one fake. `real_radius` (N,) may be passed in when already known.
+    """
+    if real_radius is None:
+        real_radius = kth_neighbour_radius(real, k)  # (N,)
+    fake_radius = kth_neighbour_radius(fake, k)  # (M,)
+    distances = _pairwise_distances(real, fake)  # (N, M)
+    inside_real = distances < real_radius[:, None]  # fake j inside real ball i
+    return {
+        "precision": float(inside_real.any(dim=0).double().mean()),
+        "recall": float((distances < fake_radius[None, :]).any(dim=1).double().mean()),
+        "density": float(inside_real.double().sum(dim=0).mean() / k),
+        "coverage": float((distances.min(dim=1).values < real_radius).double().mean()),
+    }
+
+
+# MS-SSIM at 28 px: three scales (28, 14, 7) with a 7-tap Gaussian; the first three of Wang et al.'s
+# five scale weights, renormalised (the full five-scale version needs images of at least 161 px).
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
+_C1, _C2 = 0.01**2, 0.03**2
+
+
+def _gaussian_window(size: int = 7, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]  # (1, 1, size, size)
+
+
+def _ssim_parts(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image mean SSIM and contrast-structure terms of (B, C, H, W) images in [0, 1]."""
+    channels = x.shape[1]
+    w = window.expand(channels, 1, -1, -1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, w, groups=channels)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    cs = (2 * cov + _C2) / (var_x + var_y + _C2)
+    luminance = (2 * mu_x * mu_y + _C1) / (mu_x**2 + mu_y**2 + _C1)
+    return (luminance * cs).flatten(1).mean(dim=1), cs.flatten(1).mean(dim=1)
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, weights: tuple[float, ...] = MS_SSIM_WEIGHTS) -> torch.Tensor:
+    """Multi-scale SSIM of paired (B, C, H, W) images in [-1, 1] -> (B,) values; 1 for identical images.
+
+    Higher means more similar; the AC-GAN paper uses the mean over same-class pairs as (inverse) diversity.
+    """
+    x, y = (x.double() + 1) / 2, (y.double() + 1) / 2
+    window = _gaussian_window().to(x.device)
+    normalised = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+    result = torch.ones(x.shape[0], dtype=torch.float64)
+    for level, weight in enumerate(normalised.tolist()):
+        ssim, cs = _ssim_parts(x, y, window)
+        value = ssim if level == len(weights) - 1 else cs
+        result = result * value.clamp(min=1e-6) ** weight  # clamp: a negative cs would make the power undefined
+        if level < len(weights) - 1:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    return result
+
+
+def mean_pairwise_ms_ssim(images: torch.Tensor, num_pairs: int, generator: torch.Generator) -> float:
+    """Mean MS-SSIM over `num_pairs` random pairs of distinct images from (N, C, H, W) in [-1, 1]."""
+    n = images.shape[0]
+    if n < 2:
+        return math.nan
+    first = torch.randint(n, (num_pairs,), generator=generator)
+    second = (first + torch.randint(1, n, (num_pairs,), generator=generator)) % n  # never the same index
+    return float(ms_ssim(images[first], images[second]).mean())
+
+
+def nearest_neighbour_distances(queries: torch.Tensor, references: torch.Tensor, chunk: int = 500) -> torch.Tensor:
+    """(N,) Euclidean distance from each flattened query image to its nearest reference image.
+
+    Images (N, C, H, W) and (M, C, H, W) in [-1, 1] are compared in [0, 1] pixel units.
+    """
+    q = ((queries.flatten(1).float() + 1) / 2).contiguous()
+    r = ((references.flatten(1).float() + 1) / 2).contiguous()
+    r_sq = (r * r).sum(dim=1)  # (M,)
+    out = []
+    for start in range(0, q.shape[0], chunk):
+        block = q[start : start + chunk]  # (b, P)
+        squared = (block * block).sum(dim=1, keepdim=True) - 2 * block @ r.T + r_sq[None, :]  # (b, M)
+        out.append(squared.min(dim=1).values.clamp(min=0).sqrt())
+    return torch.cat(out) if out else torch.empty(0)

@@ -1,0 +1,95 @@
+"""Watching a run: quick evaluations, the best checkpoint, and warnings for known AC-GAN failure signals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acgan.checkpoint import mark_best, read_best
+from acgan.evaluation.evaluate import HIGHER_IS_BETTER, Evaluator
+from acgan.models.networks import Generator
+
+SOURCE_COLLAPSE_LOSS = 0.05  # D's real and fake source losses both below this: D wins outright
+ACCURACY_DROP = 0.05  # conditional accuracy this far below its best so far is worth a warning
+EVAL_PLOT = "eval.png"
+
+
+def source_collapse_warning(d_real_source: float, d_fake_source: float, step: int) -> str | None:
+    """A warning when the discriminator's source losses collapse towards zero (G gets no useful gradient)."""
+    if d_real_source < SOURCE_COLLAPSE_LOSS and d_fake_source < SOURCE_COLLAPSE_LOSS:
+        return (f"step {step}: the discriminator's source loss is collapsing towards zero (real {d_real_source:.3f}, "
+                f"fake {d_fake_source:.3f}); the generator may stop learning")  # fmt: skip
+    return None
+
+
+def is_better(metric: str, value: float, best: float | None) -> bool:
+    """Whether `value` improves on `best` for `metric` (direction from HIGHER_IS_BETTER)."""
+    if best is None:
+        return True
+    return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+@dataclass
+class EvalTracker:
+    """Runs quick evaluations, logs them to metrics.jsonl, plots them and maintains `checkpoints/best`."""
+
+    evaluator: Evaluator
+    run_dir: Path
+    metric: str
+    num: int
+    seed: int
+    best_accuracy: float | None = None
+
+    def __call__(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> list[str]:
+        report = self.evaluator.evaluate(generator, num=self.num, seed=self.seed)
+        values = {name: row["generated"] for name, row in report["metrics"].items()}
+        line = {"kind": "eval", "step": step, "epoch": epoch, **{k: round(v, 6) for k, v in values.items()},
+                "real": {k: round(row["real"], 6) for k, row in report["metrics"].items()},
+                "collapsed_classes": report["collapsed_classes"], "seconds": report["seconds"]}  # fmt: skip
+        with open(self.run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        warnings = []
+        if report["collapsed_classes"]:
+            warnings.append(f"epoch {epoch}: classes less diverse than real data (MS-SSIM): "
+                            f"{', '.join(report['collapsed_classes'])}")  # fmt: skip
+        accuracy = values["conditional_accuracy"]
+        if self.best_accuracy is not None and accuracy < self.best_accuracy - ACCURACY_DROP:
+            warnings.append(f"epoch {epoch}: conditional accuracy dropped to {accuracy:.3f} "
+                            f"(best so far {self.best_accuracy:.3f})")  # fmt: skip
+        self.best_accuracy = max(accuracy, self.best_accuracy or 0.0)
+        best = read_best(self.run_dir)
+        value = values[self.metric]
+        if is_better(self.metric, value, best["value"] if best and best.get("metric") == self.metric else None):
+            mark_best(
+                self.run_dir, checkpoint_dir, {"metric": self.metric, "value": value, "step": step, "epoch": epoch}
+            )
+        plot_eval(self.run_dir / "metrics.jsonl", self.run_dir / EVAL_PLOT)
+        return warnings
+
+
+def plot_eval(metrics_path: Path, output: Path) -> None:
+    """Evaluation metrics over training, each with its real-data reference as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records: list[dict[str, Any]] = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
+    evals = [r for r in records if r.get("kind") == "eval"]
+    if not evals:
+        return
+    names = ["conditional_accuracy", "intra_fd", "fd", "ms_ssim", "precision", "recall"]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    steps = [r["step"] for r in evals]
+    for ax, name in zip(axes.flat, names, strict=True):
+        ax.plot(steps, [r[name] for r in evals], marker="o", markersize=3, label="generated")
+        ax.axhline(evals[-1]["real"][name], color="gray", linestyle="--", label="real data")
+        ax.set(title=name.replace("_", " "), xlabel="step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = output.with_name(f".{output.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(output)
