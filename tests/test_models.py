@@ -77,7 +77,7 @@ def test_initialisation_is_seeded_and_leaves_global_rng_alone() -> None:
 
 
 def test_brownlee_initialiser_is_normal_002() -> None:
-    weight = build_generator(ModelConfig("brownlee")).stem.latent_dense.weight
+    weight = build_generator(ModelConfig("brownlee")).stem.latent_dense.weight.detach()
     assert float(weight.std()) == pytest.approx(0.02, rel=0.02)
     assert float(weight.mean()) == pytest.approx(0.0, abs=1e-3)
 
