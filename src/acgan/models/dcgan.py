@@ -1,9 +1,13 @@
 """acgan's own default preset: a compact DCGAN-style AC-GAN chosen for speed and quality on a CPU.
 
-Generator: [z, embedding(y)] -> Linear -> (4w, b, b) -> two stride-2 transposed 4x4 convolutions
-(cheaper than upsample + conv: each output pixel costs 4 taps, not 9 or 25) -> 3x3 conv -> tanh.
-Discriminator: two stride-2 4x4 convolutions and a 3x3 one with LeakyReLU(0.2) and no BatchNorm (so the
-real and fake half batches of the seeds' update scheme do not see each other's statistics).
+Generator: [z, embedding(y)] -> Linear -> (4w, b, b) -> two (nearest 2x upsample, 3x3 conv, BatchNorm,
+ReLU) stages -> 3x3 conv -> tanh. Discriminator: two stride-2 4x4 convolutions and a 3x3 one with
+LeakyReLU(0.2), no BatchNorm (the real and fake half batches of the seeds' update scheme must not see
+each other's statistics) and no dropout.
+
+Measured on Fashion-MNIST, 4 minutes of CPU training each, 5,000 samples (`/tmp` experiments noted in the
+README): upsample+conv instead of stride-2 4x4 transposed convolutions, and no dropout in D, raised
+conditional accuracy from 0.795 to 0.828 and cut intra-class FD from 207 to 165 despite 30% fewer steps.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ def dcgan_generator(config: ModelConfig) -> Generator:
         init_weights(nn.Linear(config.z_dim + EMBED_DIM, 4 * w * base * base, bias=False), "normal_002"),
         Reshape(4 * w, base, base),
         nn.BatchNorm2d(4 * w), nn.ReLU(),
-        init_weights(nn.ConvTranspose2d(4 * w, 2 * w, 4, stride=2, padding=1, bias=False), "normal_002"),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        init_weights(nn.Conv2d(4 * w, 2 * w, 3, padding=1, bias=False), "normal_002"),
         nn.BatchNorm2d(2 * w), nn.ReLU(),
-        init_weights(nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False), "normal_002"),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        init_weights(nn.Conv2d(2 * w, w, 3, padding=1, bias=False), "normal_002"),
         nn.BatchNorm2d(w), nn.ReLU(),
         init_weights(nn.Conv2d(w, config.channels, 3, padding=1), "normal_002"), nn.Tanh(),
     )  # fmt: skip
@@ -41,7 +47,6 @@ def dcgan_discriminator(config: ModelConfig) -> Discriminator:
         init_weights(nn.Conv2d(config.channels, w, 4, stride=2, padding=1), "normal_002"), nn.LeakyReLU(0.2),
         init_weights(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), "normal_002"), nn.LeakyReLU(0.2),
         init_weights(nn.Conv2d(2 * w, 4 * w, 3, padding=1), "normal_002"), nn.LeakyReLU(0.2),
-        nn.Dropout(0.25),
         nn.Flatten(),
     )  # fmt: skip
     discriminator = Discriminator(config, trunk, 4 * w * side * side)

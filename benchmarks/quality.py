@@ -1,0 +1,92 @@
+"""Time to quality: train a preset for a wall-clock budget, evaluating at fixed intervals.
+
+    python benchmarks/quality.py --dataset mnist --preset dcgan --minutes 5 --interval 1
+    python benchmarks/quality.py --dataset fashion-mnist --preset brownlee --minutes 10 --interval 2
+
+Training time excludes the evaluations (training pauses, is checkpointed, evaluated and resumed). Prints
+the curve (time, steps, conditional accuracy, intra-class FD, MS-SSIM, recall) beside the real-data
+values, and writes JSON and a plot to benchmarks/results/quality-<dataset>-<preset>.{json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+from pathlib import Path
+
+from acgan.config import TrainConfig
+from acgan.evaluation.evaluate import load_evaluator
+from acgan.sampling import load_generator
+from acgan.training import train
+
+from throughput import machine  # type: ignore[import-not-found]
+
+COLUMNS = ("conditional_accuracy", "intra_fd", "fd", "ms_ssim", "recall", "precision")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--preset", default="dcgan")
+    parser.add_argument("--minutes", type=float, default=5.0, help="Training budget (evaluations excluded).")
+    parser.add_argument("--interval", type=float, default=1.0, help="Minutes of training between evaluations.")
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-dir", type=Path, default=None)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    run = args.run_dir or Path("runs") / f"quality-{args.dataset}-{args.preset}"
+    shutil.rmtree(run, ignore_errors=True)
+    rounds = math.ceil(args.minutes / args.interval - 1e-9)
+    evaluator = None
+    rows = []
+    print(f"{'minutes':>8}{'steps':>8}{'cond.acc':>10}{'intraFD':>10}{'FD':>10}{'MS-SSIM':>9}{'recall':>8}{'prec.':>8}")
+    for index in range(rounds):
+        budget = min(args.interval, args.minutes - index * args.interval)
+        config = TrainConfig(dataset=args.dataset, preset=args.preset, epochs=None, max_minutes=budget,
+                             seed=args.seed, data_dir=args.data_dir, device="cpu")  # fmt: skip
+        result = train(config, run, resume=index > 0, show_progress=False)
+        trained = load_generator(run)
+        evaluator = evaluator or load_evaluator(trained.info, data_dir=args.data_dir)
+        report = evaluator.evaluate(trained.generator, num=args.samples, seed=0)
+        values = {name: report["metrics"][name]["generated"] for name in COLUMNS}
+        rows.append({"minutes": round(result.seconds / 60, 3), "steps": result.step, **values})
+        print(f"{result.seconds / 60:>8.2f}{result.step:>8}" + "".join(
+            f"{values[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, (10, 10, 10, 9, 8, 8), (4, 2, 2, 3, 3, 3), strict=True)),
+            flush=True)  # fmt: skip
+    assert evaluator is not None
+    real = {name: report["metrics"][name]["real"] for name in COLUMNS}
+    print("real data" + " " * 7 + "".join(
+        f"{real[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, (10, 10, 10, 9, 8, 8), (4, 2, 2, 3, 3, 3), strict=True)))  # fmt: skip
+    stem = Path(__file__).parent / "results" / f"quality-{args.dataset}-{args.preset}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    record = {"machine": machine(), "dataset": args.dataset, "preset": args.preset, "budget_minutes": args.minutes,
+              "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    plot(rows, real, stem.with_suffix(".png"), f"{args.preset} on {args.dataset}")
+    print(f"wrote {stem}.json and {stem}.png")
+
+
+def plot(rows: list[dict[str, float]], real: dict[str, float], output: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.5))
+    minutes = [r["minutes"] for r in rows]
+    for ax, name in zip(axes, ("conditional_accuracy", "intra_fd", "ms_ssim", "recall"), strict=True):
+        ax.plot(minutes, [r[name] for r in rows], marker="o")
+        ax.axhline(real[name], color="gray", linestyle="--", label="real data")
+        ax.set(title=name.replace("_", " "), xlabel="training minutes")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(output, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
