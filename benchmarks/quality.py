@@ -20,6 +20,7 @@ from acgan.config import TrainConfig
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.sampling import load_generator
 from acgan.training import train
+from acgan.visualize import pyplot, save_figure
 
 from throughput import machine  # type: ignore[import-not-found]
 
@@ -70,11 +71,7 @@ def main() -> None:
 
 
 def plot(rows: list[dict[str, float]], real: dict[str, float], output: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.5))
     minutes = [r["minutes"] for r in rows]
     for ax, name in zip(axes, ("conditional_accuracy", "intra_fd", "ms_ssim", "recall"), strict=True):
@@ -84,8 +81,7 @@ def plot(rows: list[dict[str, float]], real: dict[str, float], output: Path, tit
         ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(output, dpi=90)
-    plt.close(fig)
+    save_figure(fig, output, dpi=90)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -56,13 +57,27 @@ def save_gif(frames: Sequence[Path], output: Path, duration_ms: int = 400) -> No
     tmp.replace(output)
 
 
-def plot_losses(metrics_path: Path, output: Path) -> None:
-    """Plot the losses and accuracies recorded in metrics.jsonl against the training step."""
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (imported on first use: it is slow to import)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig: Any, output: Path, dpi: int = 100) -> None:
+    """Save a matplotlib figure atomically (temporary file, then rename) and close it."""
+    tmp = output.with_name(f".{output.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    pyplot().close(fig)
+    tmp.replace(output)
+
+
+def plot_losses(metrics_path: Path, output: Path) -> None:
+    """Plot the losses and accuracies recorded in metrics.jsonl against the training step."""
+    plt = pyplot()
     records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
     records = [r for r in records if "d_real_source" in r]
     if not records:
@@ -81,7 +96,4 @@ def plot_losses(metrics_path: Path, output: Path) -> None:
     ax_acc.set(xlabel="step", ylabel="accuracy", title="Discriminator accuracy", ylim=(0, 1.02))
     ax_acc.legend(fontsize=8)
     fig.tight_layout()
-    tmp = output.with_name(f".{output.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(output)
+    save_figure(fig, output)

@@ -32,6 +32,7 @@ from acgan.evaluation.metrics import (
 )
 from acgan.models.networks import Generator
 from acgan.sampling import sample
+from acgan.visualize import pyplot, save_figure
 
 PRDC_REAL_SIZE = 10_000  # training images forming the real manifold for precision/recall/density/coverage
 MS_SSIM_PAIRS = 200  # random same-class pairs per class
@@ -221,11 +222,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 def save_confusion_plot(report: dict[str, Any], path: Path) -> None:
     """Heat map of the confusion matrix, rows normalised: requested class (rows) vs predicted (columns)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     confusion = torch.tensor(report["confusion"], dtype=torch.float64)
     rates = confusion / confusion.sum(dim=1, keepdim=True).clamp(min=1)
     names = [row["class"] for row in report["per_class"]]
@@ -242,10 +239,7 @@ def save_confusion_plot(report: dict[str, Any], path: Path) -> None:
                         color="black" if rates[i, j] > 0.5 else "white")  # fmt: skip
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def load_evaluator(info: DatasetInfo, data_dir: Path | str | None = None, seed: int = 0) -> Evaluator:

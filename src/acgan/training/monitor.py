@@ -10,6 +10,7 @@ from typing import Any
 from acgan.checkpoint import mark_best, read_best
 from acgan.evaluation.evaluate import HIGHER_IS_BETTER, Evaluator
 from acgan.models.networks import Generator
+from acgan.visualize import pyplot, save_figure
 
 SOURCE_COLLAPSE_LOSS = 0.05  # D's real and fake source losses both below this: D wins outright
 ACCURACY_DROP = 0.05  # conditional accuracy this far below its best so far is worth a warning
@@ -71,11 +72,7 @@ class EvalTracker:
 
 def plot_eval(metrics_path: Path, output: Path) -> None:
     """Evaluation metrics over training, each with its real-data reference as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     records: list[dict[str, Any]] = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
     evals = [r for r in records if r.get("kind") == "eval"]
     if not evals:
@@ -89,7 +86,4 @@ def plot_eval(metrics_path: Path, output: Path) -> None:
         ax.set(title=name.replace("_", " "), xlabel="step")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = output.with_name(f".{output.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(output)
+    save_figure(fig, output, dpi=90)
