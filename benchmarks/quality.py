@@ -16,13 +16,13 @@ import math
 import shutil
 from pathlib import Path
 
+from throughput import machine  # type: ignore[import-not-found]
+
 from acgan.config import TrainConfig
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.sampling import load_generator
 from acgan.training import train
 from acgan.visualize import pyplot, save_figure
-
-from throughput import machine  # type: ignore[import-not-found]
 
 COLUMNS = ("conditional_accuracy", "intra_fd", "fd", "ms_ssim", "recall", "precision")
 
