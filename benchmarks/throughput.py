@@ -2,14 +2,17 @@
 
     python benchmarks/throughput.py [--batch-size 64] [--steps 30] [--repeats 3] [--presets dcgan,brownlee]
 
-Prints a table (median and spread of `repeats` timings after a warm-up) and writes JSON with the machine's
-details to benchmarks/results/throughput-<host>.json. Uses random images: data loading is not measured.
+Prints a table (median and spread of `repeats` timings after a warm-up), each preset's FLOPs per training
+step (counted by torch.utils.flop_counter) and the achieved rate as a fraction of this machine's measured
+fp32 matrix-product rate; writes JSON with the machine's details to benchmarks/results/throughput-<host>.json.
+Uses random images: data loading is not measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -36,8 +39,29 @@ def machine() -> dict[str, object]:
     }
 
 
-def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> list[float]:
-    """Steps per second of `repeats` timed runs of `steps` training steps each, after a warm-up."""
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """The machine's fp32 matrix-product rate (GFLOP/s, best of `repeats`) for square matrices."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def step_flops(models: Models, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> int:
+    """Floating-point operations of one training step (forward and backward of every phase)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        training_step(models, images, labels, batch_size, torch.Generator().manual_seed(1))
+    return int(counter.get_total_flops())
+
+
+def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> tuple[list[float], int]:
+    """Steps per second of `repeats` timed runs of `steps` training steps each (after a warm-up), and FLOPs per step."""
     config = ModelConfig(preset)
     generator, discriminator = build_generator(config).to(device), build_discriminator(config).to(device)
     models = Models(
@@ -49,6 +73,7 @@ def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torc
     rng = torch.Generator(device=device).manual_seed(0)
     images = torch.rand(4096, 1, 28, 28, device=device) * 2 - 1  # (N, 1, 28, 28) in [-1, 1]
     labels = torch.randint(10, (4096,), device=device)
+    flops = step_flops(models, images, labels, batch_size)
     for _ in range(5):
         training_step(models, images, labels, batch_size, rng)
     rates = []
@@ -61,7 +86,7 @@ def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torc
         if device.type == "cuda":
             torch.cuda.synchronize()
         rates.append(steps / (time.perf_counter() - start))
-    return rates
+    return rates, flops
 
 
 def main() -> None:
@@ -74,18 +99,24 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
+    peak = matmul_gflops() if device.type == "cpu" else math.nan
+    print(f"fp32 matrix product: {peak:.1f} GFLOP/s")
     results = []
-    print(f"{'preset':<16}{'steps/s':>10}{'spread':>10}{'images/s':>11}")
+    print(f"{'preset':<16}{'steps/s':>10}{'spread':>10}{'images/s':>11}{'GFLOP/step':>12}{'GFLOP/s':>10}{'of peak':>9}")
     for preset in args.presets.split(","):
-        rates = measure(preset, args.batch_size, args.steps, args.repeats, device)
+        rates, flops = measure(preset, args.batch_size, args.steps, args.repeats, device)
         median = statistics.median(rates)
         spread = max(rates) - min(rates)
+        achieved = median * flops / 1e9
         results.append({"preset": preset, "steps_per_s": median, "spread": spread, "runs": rates,
-                        "images_per_s": median * args.batch_size})  # fmt: skip
-        print(f"{preset:<16}{median:>10.2f}{spread:>10.2f}{median * args.batch_size:>11.0f}", flush=True)
+                        "images_per_s": median * args.batch_size, "flops_per_step": flops,
+                        "gflops_per_s": achieved, "fraction_of_matmul": achieved / peak})  # fmt: skip
+        print(f"{preset:<16}{median:>10.2f}{spread:>10.2f}{median * args.batch_size:>11.0f}{flops / 1e9:>12.2f}"
+              f"{achieved:>10.1f}{achieved / peak:>9.0%}", flush=True)  # fmt: skip
     output = args.output or Path(__file__).parent / "results" / f"throughput-{platform.node()}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    record = {"machine": machine(), "batch_size": args.batch_size, "device": str(device), "results": results}
+    record = {"machine": machine(), "batch_size": args.batch_size, "device": str(device),
+              "matmul_gflops": peak, "results": results}  # fmt: skip
     output.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {output}")
 
