@@ -23,6 +23,14 @@ def real_data_root() -> Path | None:
     return None
 
 
+def require_real_data() -> Path:
+    """The real data root, or skip the calling test/fixture with the reason."""
+    root = real_data_root()
+    if root is None:
+        pytest.skip("real MNIST data not found: set ACGAN_DATA_DIR or provide ../shared/data")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Never read or write the user's real cache, and never see a system-wide data set by accident."""
@@ -35,9 +43,7 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 @pytest.fixture
 def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     """The real MNIST/Fashion-MNIST files (through $ACGAN_DATA_DIR); skips when they are absent."""
-    root = real_data_root()
-    if root is None:
-        pytest.skip("real MNIST data not found: set ACGAN_DATA_DIR or provide ../shared/data")
+    root = require_real_data()
     monkeypatch.setenv("ACGAN_DATA_DIR", str(root))
     return root
 

@@ -19,11 +19,9 @@ from acgan.training import train
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-step MNIST run (skipped without real data)."""
-    from tests.conftest import real_data_root
+    from tests.conftest import require_real_data
 
-    root = real_data_root()
-    if root is None:
-        pytest.skip("real MNIST data not found")
+    root = require_real_data()
     run = tmp_path_factory.mktemp("ckpt") / "run"
     config = TrainConfig(dataset="mnist", limit=64, batch_size=16, epochs=None, steps=4, ema_decay=0.5,
                          data_dir=str(root), device="cpu")  # fmt: skip

@@ -46,11 +46,9 @@ def tree_digest(folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import real_data_root
+    from tests.conftest import require_real_data
 
-    root = real_data_root()
-    if root is None:
-        pytest.skip("real MNIST data not found")
+    root = require_real_data()
     run = tmp_path_factory.mktemp("cli") / "run"
     assert main(["train", *TINY, "--data-dir", str(root), "--run-dir", str(run), "--epochs", "1"]) == 0
     return run

@@ -101,11 +101,9 @@ def test_shipped_classifier_weights_reach_their_accuracy(data_root: Path, datase
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short MNIST run with quick evaluations every epoch (skipped without real data)."""
-    from tests.conftest import real_data_root
+    from tests.conftest import require_real_data
 
-    root = real_data_root()
-    if root is None:
-        pytest.skip("real MNIST data not found")
+    root = require_real_data()
     run = tmp_path_factory.mktemp("eval") / "run"
     config = TrainConfig(dataset="mnist", limit=96, batch_size=16, epochs=3, eval_every=1, eval_samples=100,
                          best_metric="conditional_accuracy", data_dir=str(root), device="cpu")  # fmt: skip
@@ -145,3 +143,21 @@ def test_source_collapse_warning() -> None:
     assert source_collapse_warning(0.01, 0.02, 100) is not None
     assert source_collapse_warning(0.6, 0.02, 100) is None
     assert is_better("intra_fd", 1.0, 2.0) and not is_better("conditional_accuracy", 0.5, 0.9)
+
+
+def test_too_few_samples_per_class_is_a_clear_error() -> None:
+    from acgan.errors import AcganError
+
+    train_set, test_set = _blobs(60, seed=0), _blobs(30, seed=1)
+    evaluator = Evaluator(train_set.info, ReferenceClassifier(3), train_set, test_set)
+    with pytest.raises(AcganError, match=r"at least 2 samples per class: --num >= 6"):
+        evaluator.evaluate(build_generator(ModelConfig("dcgan", num_classes=3)), num=5)
+
+
+def test_evaluate_bad_input_gets_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from tests.test_cli import assert_one_line_error
+
+    code = main(["evaluate", "--checkpoint", str(tmp_path / "missing")])
+    assert_one_line_error(code, capsys.readouterr().err, "checkpoint not found")
+    code = main(["evaluate", "--checkpoint", str(tmp_path), "--num", "5"])
+    assert_one_line_error(code, capsys.readouterr().err, "--num")

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from acgan.checkpoint import atomic_write_bytes
 from acgan.data.dataset import DatasetInfo, ImageDataset
 from acgan.data.locate import cache_root
+from acgan.errors import AcganError
 from acgan.evaluation.classifier import ReferenceClassifier, judge
 from acgan.evaluation.metrics import (
     classifier_score,
@@ -112,7 +113,9 @@ class Evaluator:
         """Generate `num` class-balanced samples and report every metric beside its real-data value."""
         start = time.monotonic()
         k = self.info.num_classes
-        per_class = max(1, num // k)
+        per_class = num // k
+        if per_class < 2:
+            raise AcganError(f"evaluation needs at least 2 samples per class: --num >= {2 * k} for {self.info.name}")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
         images = sample(generator, labels, seed=seed).cpu()  # (N, C, H, W) in [-1, 1]
         generated = self._measure(images, labels)
