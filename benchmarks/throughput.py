@@ -89,6 +89,21 @@ def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torc
     return rates, flops
 
 
+def sampling_rate(preset: str, num: int = 10_000, repeats: int = 3) -> float:
+    """Images per second of `acgan.sample` (eval mode, inference_mode, its default batches), best of `repeats`."""
+    from acgan.sampling import sample
+
+    generator = build_generator(ModelConfig(preset))
+    labels = torch.arange(num) % 10
+    sample(generator, labels[:1000])  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sample(generator, labels, seed=0)
+        best = min(best, time.perf_counter() - start)
+    return num / best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -113,10 +128,12 @@ def main() -> None:
                         "gflops_per_s": achieved, "fraction_of_matmul": achieved / peak})  # fmt: skip
         print(f"{preset:<16}{median:>10.2f}{spread:>10.2f}{median * args.batch_size:>11.0f}{flops / 1e9:>12.2f}"
               f"{achieved:>10.1f}{achieved / peak:>9.0%}", flush=True)  # fmt: skip
+    sampling = sampling_rate("dcgan") if device.type == "cpu" else math.nan
+    print(f"sampling (dcgan, 10,000 images incl. per-image latents): {sampling:.0f} images/s")
     output = args.output or Path(__file__).parent / "results" / f"throughput-{platform.node()}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     record = {"machine": machine(), "batch_size": args.batch_size, "device": str(device),
-              "matmul_gflops": peak, "results": results}  # fmt: skip
+              "matmul_gflops": peak, "sampling_images_per_s_dcgan": sampling, "results": results}  # fmt: skip
     output.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {output}")
 
