@@ -206,3 +206,14 @@ def test_config_validation_and_unknown_keys() -> None:
     with pytest.raises(AcganError, match=r"unknown configuration key.*lr_gen"):
         TrainConfig.from_dict({**TrainConfig().to_dict(), "lr_gen": 1.0})
     assert TrainConfig.from_dict(TrainConfig(seed=5).to_dict()) == TrainConfig(seed=5)
+
+
+def test_resume_survives_a_metrics_line_torn_by_a_crash(data_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(TrainConfig(**TINY, epochs=1), run, show_progress=False)
+    with open(run / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 7, "d_real_sou')  # the process died mid-write
+    result = train(TrainConfig(**TINY, epochs=2), run, resume=True, show_progress=False)
+    assert result.step == 12
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8, 10, 12]

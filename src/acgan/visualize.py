@@ -57,6 +57,17 @@ def save_gif(frames: Sequence[Path], output: Path, duration_ms: int = 400) -> No
     tmp.replace(output)
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file, skipping a line torn by a crash mid-write."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot on the file-only Agg backend (imported on first use: it is slow to import)."""
     import matplotlib
@@ -78,8 +89,7 @@ def save_figure(fig: Any, output: Path, dpi: int = 100) -> None:
 def plot_losses(metrics_path: Path, output: Path) -> None:
     """Plot the losses and accuracies recorded in metrics.jsonl against the training step."""
     plt = pyplot()
-    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    records = [r for r in records if "d_real_source" in r]
+    records = [r for r in read_jsonl(metrics_path) if "d_real_source" in r]
     if not records:
         return
     steps = [r["step"] for r in records]

@@ -22,6 +22,7 @@ from acgan.checkpoint import (
     EMA_FILE,
     GENERATOR_FILE,
     CheckpointContents,
+    atomic_write_bytes,
     load_state,
     load_train_state,
     read_meta,
@@ -38,7 +39,7 @@ from acgan.models.presets import build_discriminator, build_generator
 from acgan.sampling import make_latents, sample, to_uint8_hwc
 from acgan.training.monitor import EvalTracker, source_collapse_warning
 from acgan.training.steps import STAT_KEYS, Models, training_step
-from acgan.visualize import class_grid_image, plot_losses, save_gif
+from acgan.visualize import class_grid_image, plot_losses, read_jsonl, save_gif
 
 RUN_CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -136,9 +137,8 @@ def _restore(run_dir: Path, models: Models, rng: torch.Generator) -> tuple[int, 
 def _truncate_metrics(path: Path, after_step: int) -> None:
     """Drop metric lines logged after the checkpoint we resume from (they will be logged again)."""
     if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line).get("step", 0) <= after_step]
-        path.write_text("".join(line + "\n" for line in kept))
+        kept = [record for record in read_jsonl(path) if record.get("step", 0) <= after_step]
+        atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
 
 
 def _save_progress_grid(g: Generator, fixed_z: torch.Tensor, info: DatasetInfo, path: Path, title: str) -> None:
@@ -197,7 +197,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
         _truncate_metrics(run_dir / METRICS, step)
     record = {"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
               "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict()}  # fmt: skip
-    (run_dir / RUN_CONFIG).write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_bytes(run_dir / RUN_CONFIG, (json.dumps(record, indent=2) + "\n").encode())
 
     images, labels = dataset.images.to(device), dataset.labels.to(device)  # (N, C, H, W), (N,)
     steps_per_epoch = max(1, len(dataset) // config.batch_size)

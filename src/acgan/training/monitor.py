@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from acgan.checkpoint import mark_best, read_best
 from acgan.evaluation.evaluate import HIGHER_IS_BETTER, Evaluator
 from acgan.models.networks import Generator
-from acgan.visualize import pyplot, save_figure
+from acgan.visualize import pyplot, read_jsonl, save_figure
 
 SOURCE_COLLAPSE_LOSS = 0.05  # D's real and fake source losses both below this: D wins outright
 ACCURACY_DROP = 0.05  # conditional accuracy this far below its best so far is worth a warning
@@ -73,8 +72,7 @@ class EvalTracker:
 def plot_eval(metrics_path: Path, output: Path) -> None:
     """Evaluation metrics over training, each with its real-data reference as a dashed line."""
     plt = pyplot()
-    records: list[dict[str, Any]] = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
-    evals = [r for r in records if r.get("kind") == "eval"]
+    evals = [r for r in read_jsonl(metrics_path) if r.get("kind") == "eval"]
     if not evals:
         return
     names = ["conditional_accuracy", "intra_fd", "fd", "ms_ssim", "precision", "recall"]
