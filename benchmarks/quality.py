@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py --dataset mnist --preset dcgan --minutes 5 --interval 1
     python benchmarks/quality.py --dataset fashion-mnist --preset brownlee --minutes 10 --interval 2
+    python benchmarks/quality.py --dataset mnist --preset dcgan --set precision=bf16 --set ema_decay=0.99 --name bf16
 
 Training time excludes the evaluations (training pauses, is checkpointed, evaluated and resumed). Prints
 the curve (time, steps, conditional accuracy, intra-class FD, MS-SSIM, recall) beside the real-data
@@ -37,8 +38,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="Override a TrainConfig field (repeatable), e.g. --set precision=bf16.")  # fmt: skip
+    parser.add_argument("--name", default="", help="Suffix of the result files, to keep variants apart.")
     args = parser.parse_args()
-    run = args.run_dir or Path("runs") / f"quality-{args.dataset}-{args.preset}"
+    overrides = dict(parse_override(item) for item in args.overrides)
+    label = f"{args.dataset}-{args.preset}" + (f"-{args.name}" if args.name else "")
+    run = args.run_dir or Path("runs") / f"quality-{label}"
     shutil.rmtree(run, ignore_errors=True)
     rounds = math.ceil(args.minutes / args.interval - 1e-9)
     evaluator = None
@@ -47,7 +53,7 @@ def main() -> None:
     for index in range(rounds):
         budget = min(args.interval, args.minutes - index * args.interval)
         config = TrainConfig(dataset=args.dataset, preset=args.preset, epochs=None, max_minutes=budget,
-                             seed=args.seed, data_dir=args.data_dir, device="cpu")  # fmt: skip
+                             seed=args.seed, data_dir=args.data_dir, device="cpu").replace(**overrides)  # fmt: skip
         result = train(config, run, resume=index > 0, show_progress=False)
         trained = load_generator(run)
         evaluator = evaluator or load_evaluator(trained.info, data_dir=args.data_dir)
@@ -61,13 +67,24 @@ def main() -> None:
     real = {name: report["metrics"][name]["real"] for name in COLUMNS}
     print("real data" + " " * 7 + "".join(
         f"{real[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, (10, 10, 10, 9, 8, 8), (4, 2, 2, 3, 3, 3), strict=True)))  # fmt: skip
-    stem = Path(__file__).parent / "results" / f"quality-{args.dataset}-{args.preset}"
+    stem = Path(__file__).parent / "results" / f"quality-{label}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     record = {"machine": machine(), "dataset": args.dataset, "preset": args.preset, "budget_minutes": args.minutes,
-              "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
+              "overrides": overrides, "train_config": config.to_dict(), "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    plot(rows, real, stem.with_suffix(".png"), f"{args.preset} on {args.dataset}")
+    plot(rows, real, stem.with_suffix(".png"), f"{args.preset} on {args.dataset} {overrides or ''}")
     print(f"wrote {stem}.json and {stem}.png")
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """'field=value' -> (field, value) with the value read as JSON when it parses (numbers, true, null)."""
+    field, sep, text = item.partition("=")
+    if not sep:
+        raise SystemExit(f"error: --set takes FIELD=VALUE, got {item!r}")
+    try:
+        return field, json.loads(text)
+    except json.JSONDecodeError:
+        return field, text
 
 
 def plot(rows: list[dict[str, float]], real: dict[str, float], output: Path, title: str) -> None:

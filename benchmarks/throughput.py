@@ -60,8 +60,8 @@ def step_flops(models: Models, images: torch.Tensor, labels: torch.Tensor, batch
     return int(counter.get_total_flops())
 
 
-def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> tuple[list[float], int]:
-    """Steps per second of `repeats` timed runs of `steps` training steps each (after a warm-up), and FLOPs per step."""
+def seed_scheme_setup(preset: str, device: torch.device) -> tuple[Models, torch.Tensor, torch.Tensor]:
+    """A preset's networks with the seeds' optimizers (Adam 2e-4, beta1 0.5), and 4,096 random 28x28 images."""
     config = ModelConfig(preset)
     generator, discriminator = build_generator(config).to(device), build_discriminator(config).to(device)
     models = Models(
@@ -70,9 +70,15 @@ def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torc
         torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
         torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
     )
-    rng = torch.Generator(device=device).manual_seed(0)
     images = torch.rand(4096, 1, 28, 28, device=device) * 2 - 1  # (N, 1, 28, 28) in [-1, 1]
     labels = torch.randint(10, (4096,), device=device)
+    return models, images, labels
+
+
+def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> tuple[list[float], int]:
+    """Steps per second of `repeats` timed runs of `steps` training steps each (after a warm-up), and FLOPs per step."""
+    models, images, labels = seed_scheme_setup(preset, device)
+    rng = torch.Generator(device=device).manual_seed(0)
     flops = step_flops(models, images, labels, batch_size)
     for _ in range(5):
         training_step(models, images, labels, batch_size, rng)

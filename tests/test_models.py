@@ -118,3 +118,20 @@ def test_summary_rows_add_up_to_the_total() -> None:
     assert sum(row.params for row in rows) == keras_param_count(generator) == 857_705
     assert rows[-1].output_shape == (2, 1, 28, 28)
     assert any(row.kind == "BatchNorm2d" and row.params == 4 * 128 for row in rows)
+
+
+def test_dropout_drops_and_rescales_like_torch() -> None:
+    from acgan.models.layers import Dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000, requires_grad=True)
+    layer = Dropout(0.5)
+    y = layer(x)
+    assert abs(float((y == 0).float().mean()) - 0.5) < 0.01
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # kept values scaled by 1 / (1 - p)
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient goes through the kept units only, with the same scale
+    assert layer.eval()(x) is x
+    assert Dropout(0.25).train()(torch.ones(10)).max() == pytest.approx(1 / 0.75)
+    with pytest.raises(ValueError, match="dropout probability"):
+        Dropout(1.0)

@@ -206,6 +206,25 @@ def test_config_validation_and_unknown_keys() -> None:
     with pytest.raises(AcganError, match=r"unknown configuration key.*lr_gen"):
         TrainConfig.from_dict({**TrainConfig().to_dict(), "lr_gen": 1.0})
     assert TrainConfig.from_dict(TrainConfig(seed=5).to_dict()) == TrainConfig(seed=5)
+    with pytest.raises(AcganError, match="precision must be one of"):
+        TrainConfig(precision="fp16")
+
+
+def test_bf16_autocast_training_keeps_fp32_weights_and_learns(data_root: Path, tmp_path: Path) -> None:
+    from acgan.device import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    run = tmp_path / "run"
+    result = train(TrainConfig(**TINY, steps=8, precision="bf16"), run, show_progress=False)
+    assert result.step == 8
+    weights = _weights(run)
+    floats = [t for t in weights.values() if t.is_floating_point()]  # BatchNorm's step counters are int64
+    assert floats and all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in floats)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(line["d_real_source"] > 0 for line in lines)
+    images = load_generator(run).sample([3, 4], seed=0)
+    assert images.dtype == torch.float32 and images.abs().max() <= 1
 
 
 def test_resume_survives_a_metrics_line_torn_by_a_crash(data_root: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import click
 import numpy as np
 import torch
 
-from acgan.config import BEST_METRICS, DEVICES, TrainConfig
+from acgan.config import BEST_METRICS, DEVICES, PRECISIONS, TrainConfig
 from acgan.data.dataset import dataset_names
 from acgan.errors import AcganError
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
@@ -25,11 +25,21 @@ EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # Flags of `train` that map one-to-one onto TrainConfig fields.
 _TRAIN_FIELDS = (
     "dataset", "preset", "data_dir", "limit", "z_dim", "batch_size", "lr_g", "lr_d", "ema_decay", "epochs",
-    "steps", "max_minutes", "seed", "device", "log_every", "sample_every", "keep_every", "eval_every", "eval_samples",
+    "steps", "max_minutes", "seed", "device", "precision", "log_every", "sample_every", "keep_every", "eval_every", "eval_samples",
     "best_metric",
 )  # fmt: skip
 # What may change when resuming: where and how long to run, never what is trained.
-_RESUMABLE_FIELDS = {"epochs", "steps", "max_minutes", "device", "data_dir", "log_every", "eval_every", "eval_samples"}
+_RESUMABLE_FIELDS = {
+    "epochs",
+    "steps",
+    "max_minutes",
+    "device",
+    "precision",
+    "data_dir",
+    "log_every",
+    "eval_every",
+    "eval_samples",
+}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -61,6 +71,13 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="bf16: autocast (fp32 weights), 1.7x faster for dcgan on CPUs with AVX512-BF16; auto: bf16 on CUDA only.",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(min=2),
     default=64,
@@ -73,7 +90,7 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option(
     "--ema-decay",
     type=click.FloatRange(min=0, max=1, max_open=True),
-    help="Moving average of G's weights used for sampling; 0 disables [default: the preset's, dcgan 0.999, seeds 0].",
+    help="Moving average of G's weights used for sampling; 0 disables [default: the preset's].",
 )
 @click.option(
     "--data-dir",
@@ -363,6 +380,52 @@ def list_presets() -> None:
     """List the available model presets."""
     for name, preset in PRESETS.items():
         click.echo(f"{name:<16}{preset.source}")
+
+
+@cli.command()
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A run directory, a checkpoint directory or a generator .safetensors file.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--max-images", type=click.IntRange(min=1), default=256, show_default=True, help="Images per request.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds a request may wait for its images before a 503.")  # fmt: skip
+@click.option("--no-batching", is_flag=True, help="Run every request on its own instead of micro-batching them.")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@click.option("--no-ema", is_flag=True, help="Serve the raw generator weights even when a moving average exists.")
+def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: float, no_batching: bool, device: str,
+          no_ema: bool) -> None:  # fmt: skip
+    """Serve a generator: a web page at / and an HTTP API under /api/v1 (schema: /api/v1/openapi.json).
+
+    \b
+    Examples:
+      acgan serve --checkpoint runs/demo
+      curl -o sneakers.png 'http://127.0.0.1:8000/api/v1/generate?label=Sneaker&n=16&seed=3'
+    """
+    import socket
+
+    import uvicorn
+
+    from acgan.device import select_device
+    from acgan.sampling import load_generator
+    from acgan.serving import ServeLimits, create_app
+
+    trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
+    limits = ServeLimits(max_images=max_images, timeout_s=timeout_s, max_batch=max(1024, max_images),
+                         micro_batching=not no_batching)  # fmt: skip
+    app = create_app(trained, limits)
+    try:  # a busy port is one line here, not uvicorn's log and traceback
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise AcganError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"serving {trained.info.name} {trained.generator.config.preset} (step {trained.step}) from "
+               f"{trained.source} at http://{host}:{port}/", err=True)  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

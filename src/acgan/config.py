@@ -9,6 +9,7 @@ from typing import Any
 from acgan.errors import AcganError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_EPOCHS = 10
 BEST_METRICS = (
     "intra_fd",
@@ -49,6 +50,7 @@ class TrainConfig:
     max_minutes: float | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # fp32, or bf16 autocast (fp32 weights); auto: bf16 on CUDA, fp32 elsewhere
     log_every: int = 0  # print the seeds' per-step line every N steps; 0 shows a progress bar instead
     metrics_every: int = 10  # steps between lines of metrics.jsonl
     sample_every: int = 1  # epochs between sample grids (and `latest` checkpoints)
@@ -101,6 +103,7 @@ def validate(config: TrainConfig) -> None:
         ),
         (config.limit is None or config.limit >= config.batch_size // 2, "limit must be at least half a batch"),
         (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got '{config.device}'"),
+        (config.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got '{config.precision}'"),
         (config.log_every >= 0 and config.metrics_every >= 1, "log_every must be >= 0 and metrics_every >= 1"),
         (config.sample_every >= 1 and config.keep_every >= 1, "sample_every and keep_every must be >= 1"),
         (config.eval_every >= 0 and config.eval_samples >= 100, "eval_every must be >= 0 and eval_samples >= 100"),

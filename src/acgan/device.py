@@ -1,6 +1,9 @@
-"""Device selection: `auto` picks CUDA, then Apple's MPS, then the CPU."""
+"""Device selection (`auto` picks CUDA, then Apple's MPS, then the CPU) and the numeric precision used on it."""
 
 from __future__ import annotations
+
+import contextlib
+from typing import TypeVar
 
 import torch
 
@@ -22,3 +25,40 @@ def select_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise AcganError(f"unknown device '{name}' (choose auto, cpu, cuda or mps)")
     return torch.device(name)
+
+
+def conv_layout(device: torch.device) -> torch.memory_format:
+    """channels-last where oneDNN/cuDNN convolutions are faster on it (dcgan, 2-core CPU: 10%, measured)."""
+    return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def place(module: M, device: torch.device) -> M:
+    """`module` on `device`, its 4-D weights in that device's preferred convolution layout."""
+    module.to(device)
+    module.to(memory_format=conv_layout(device))  # type: ignore[call-overload]  # runtime-supported, not in the stubs
+    return module
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` is bf16 on CUDA (autocast, fp32 weights) and fp32 elsewhere; `fp32` and `bf16` are taken as given."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """bf16 autocast on `device` for precision 'bf16'; a no-op context for 'fp32'."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def tune_for(device: torch.device) -> None:
+    """Per-process speed settings: cuDNN autotuning (our input shapes never change) and TF32 matmuls on CUDA."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True

@@ -28,13 +28,14 @@ class LossTerms(NamedTuple):
 
 def source_loss(adv_logits: torch.Tensor, is_real: bool) -> torch.Tensor:
     """Mean binary cross-entropy of (B,) logits against an all-real (1) or all-fake (0) target."""
+    adv_logits = adv_logits.float()  # fp32 loss even when the networks ran under bf16 autocast
     target = torch.ones_like(adv_logits) if is_real else torch.zeros_like(adv_logits)
     return F.binary_cross_entropy_with_logits(adv_logits, target)
 
 
 def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of (B, K) logits against (B,) int64 labels (softmax applied here)."""
-    return F.cross_entropy(class_logits, labels)
+    return F.cross_entropy(class_logits.float(), labels)
 
 
 def discriminator_loss(

@@ -27,6 +27,27 @@ def make_latents(num: int, z_dim: int, seed: int, device: torch.device | str = "
     return (torch.stack(rows) if rows else torch.empty(0, z_dim)).to(device)
 
 
+def slerp(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents (z_dim,) at fractions t (T,) in [0, 1] -> (T, z_dim).
+
+    Gaussian latents live near a sphere; a straight line between two of them passes through the
+    low-norm middle, which the generator rarely saw in training. Falls back to a straight line when the two
+    latents are (nearly) parallel.
+    """
+    cos = torch.dot(z_a, z_b) / (z_a.norm() * z_b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    t = t.reshape(-1, 1)  # (T, 1)
+    if float(omega) < 1e-4:
+        return (1 - t) * z_a + t * z_b
+    return (torch.sin((1 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)
+
+
+def interpolation_latents(z_dim: int, seed_a: int, seed_b: int, steps: int) -> torch.Tensor:
+    """(steps, z_dim) latents from the first latent of seed_a to that of seed_b, both ends included."""
+    z_a, z_b = make_latents(1, z_dim, seed_a)[0], make_latents(1, z_dim, seed_b)[0]
+    return slerp(z_a, z_b, torch.linspace(0.0, 1.0, steps))
+
+
 @torch.inference_mode()
 def sample(
     generator: Generator,

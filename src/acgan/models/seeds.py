@@ -13,6 +13,7 @@ import math
 from torch import nn
 
 from acgan.models.layers import (
+    Dropout,
     InitScheme,
     Reshape,
     SameConv2d,
@@ -58,7 +59,7 @@ def _base_size(config: ModelConfig, divisor: int = 4) -> int:
 def _conv_block(
     in_ch: int, out_ch: int, stride: int, slope: float, dropout: float, init: InitScheme = "glorot_uniform"
 ) -> list[nn.Module]:
-    return [init_weights(SameConv2d(in_ch, out_ch, 3, stride), init), keras_leaky_relu(slope), nn.Dropout(dropout)]
+    return [init_weights(SameConv2d(in_ch, out_ch, 3, stride), init), keras_leaky_relu(slope), Dropout(dropout)]
 
 
 def _keras_heads(discriminator: Discriminator) -> Discriminator:
@@ -150,7 +151,7 @@ def brownlee_discriminator(config: ModelConfig) -> Discriminator:
         layers: list[nn.Module] = [init_weights(SameConv2d(in_ch, out_ch, 3, stride), "normal_002")]
         if batch_norm:
             layers.append(keras_batch_norm(out_ch))
-        return [*layers, keras_leaky_relu(0.2), nn.Dropout(0.5)]
+        return [*layers, keras_leaky_relu(0.2), Dropout(0.5)]
 
     side = _same_size(config.resolution, (2, 1, 2, 1))
     trunk = nn.Sequential(
@@ -190,7 +191,7 @@ def lindernoren_discriminator(config: ModelConfig) -> Discriminator:
         *_conv_block(config.channels, 16, 2, 0.2, 0.25),
         init_weights(SameConv2d(16, 32, 3, 2)),
         ZeroPadBottomRight(),
-        keras_leaky_relu(0.2), nn.Dropout(0.25),
+        keras_leaky_relu(0.2), Dropout(0.25),
         keras_batch_norm(32, momentum=0.8),
         *_conv_block(32, 64, 2, 0.2, 0.25),
         keras_batch_norm(64, momentum=0.8),

@@ -32,7 +32,7 @@ from acgan.checkpoint import (
 )
 from acgan.config import TrainConfig
 from acgan.data.dataset import DatasetInfo, load_dataset
-from acgan.device import select_device
+from acgan.device import autocast, conv_layout, place, resolve_precision, select_device, tune_for
 from acgan.errors import AcganError, TrainingDiverged
 from acgan.models.networks import Generator, ModelConfig
 from acgan.models.presets import build_discriminator, build_generator
@@ -178,8 +178,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     info = dataset.info
     model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution)
 
-    generator = build_generator(model_config, config.seed).to(device)
-    discriminator = build_discriminator(model_config, config.seed).to(device)
+    tune_for(device)
+    precision = resolve_precision(config.precision, device)
+    generator = place(build_generator(model_config, config.seed), device)
+    discriminator = place(build_discriminator(model_config, config.seed), device)
     g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay else None
     betas = (config.beta1, config.beta2)
     models = Models(
@@ -199,7 +201,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
               "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict()}  # fmt: skip
     atomic_write_bytes(run_dir / RUN_CONFIG, (json.dumps(record, indent=2) + "\n").encode())
 
-    images, labels = dataset.images.to(device), dataset.labels.to(device)  # (N, C, H, W), (N,)
+    images = dataset.images.to(device).contiguous(memory_format=conv_layout(device))  # (N, C, H, W) in [-1, 1]
+    labels = dataset.labels.to(device)  # (N,)
     steps_per_epoch = max(1, len(dataset) // config.batch_size)
     total = _total_steps(config, steps_per_epoch)
     fixed_z = make_latents(GRID_COLUMNS, config.z_dim, seed=config.seed + 1, device=device)  # same grid noise all run
@@ -254,8 +257,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                 raise TrainingInterrupted(
                     f"interrupted at step {step}; checkpoint {path} saved; continue with: acgan train --resume {run_dir}"
                 )
-            stats = training_step(models, images, labels, config.batch_size, rng,
-                                  config.d_class_loss_on_fake, config.ema_decay or 0.0)  # fmt: skip
+            with autocast(precision, device):
+                stats = training_step(models, images, labels, config.batch_size, rng,
+                                      config.d_class_loss_on_fake, config.ema_decay or 0.0)  # fmt: skip
             step += 1
             if not bool(torch.isfinite(stats[:6]).all()):
                 values = ", ".join(f"{k}={v:.4g}" for k, v in zip(STAT_KEYS[:6], stats.tolist(), strict=False))

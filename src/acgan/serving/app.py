@@ -1,0 +1,238 @@
+"""The HTTP API and the web page of `acgan serve` (FastAPI).
+
+Every image endpoint is deterministic for its query (image i of seed s uses the latent of seed s + i, as
+`acgan generate` does) and goes through the micro-batcher, so concurrent users share generator calls.
+No endpoint takes a path: the checkpoint is fixed when the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from acgan import __version__
+from acgan.errors import AcganError
+from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, resolve_label, to_uint8_hwc
+from acgan.serving.batcher import MicroBatcher, ServerBusy
+from acgan.visualize import grid_image
+
+MAX_SEED = 2**31 - 1
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """Bounds on what one request may ask for and how long it may take."""
+
+    max_images: int = 256  # images per request (generate: n; class-sweep: rows x classes; interpolate: steps)
+    max_steps: int = 64  # interpolation steps
+    max_rows: int = 16  # class-sweep rows
+    timeout_s: float = 30.0  # a request waiting longer for its images gets 503
+    max_batch: int = 1024  # images per generator call
+    micro_batching: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_images < 1 or self.max_steps < 2 or self.max_rows < 1 or self.timeout_s <= 0:
+            raise AcganError("serve limits must be positive (max_steps >= 2)")
+        if self.max_batch < self.max_images:
+            raise AcganError(f"max_batch ({self.max_batch}) must be at least max_images ({self.max_images})")
+
+
+def invalid(field: str, message: str, value: object) -> RequestValidationError:
+    """A 422 error in FastAPI's own format, naming the query field."""
+    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}])
+
+
+def png_bytes(images: torch.Tensor, columns: int, scale: int) -> bytes:
+    """(N, C, H, W) in [-1, 1] -> a PNG grid, `columns` per row, each image upscaled `scale` times."""
+    buffer = io.BytesIO()
+    grid_image(to_uint8_hwc(images), ncol=columns, scale=scale).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def npz_bytes(images: torch.Tensor, labels: torch.Tensor, **extra: np.ndarray) -> bytes:
+    """images (N, H, W, C) uint8 and labels (N,) int64 (plus `extra` arrays) as a compressed .npz file."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=to_uint8_hwc(images), labels=labels.numpy(), **extra)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def read_metrics(trained: TrainedGenerator) -> dict[str, Any] | None:
+    """The evaluation saved beside the checkpoint's weights (eval.json from `acgan evaluate`), if any."""
+    path = trained.source.parent / "eval.json"
+    try:
+        report = json.loads(path.read_text())
+        return {"num_samples": report.get("num_samples"), "metrics": report["metrics"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> FastAPI:
+    """The app serving `trained`; its generator runs in eval mode on one worker thread."""
+    limits = limits or ServeLimits()
+    info, config = trained.info, trained.generator.config
+    batcher = MicroBatcher(trained.generator, max_batch=limits.max_batch, max_queued=8 * limits.max_batch,
+                           enabled=limits.micro_batching)  # fmt: skip
+    page = resources.files("acgan.serving").joinpath("static/index.html").read_text(encoding="utf-8")
+    metrics = read_metrics(trained)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="acgan",
+        version=__version__,
+        description=f"Class-conditional images from an AC-GAN trained on {info.name} ({config.preset}).",
+        docs_url=None,  # Swagger UI would load from a CDN; the schema is at openapi_url
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def bound_requests(request: Request, call_next: Any) -> Response:
+        if len(str(request.url)) > MAX_URL_LENGTH:
+            return JSONResponse({"detail": f"URL longer than {MAX_URL_LENGTH} characters"}, status_code=414)
+        if int(request.headers.get("content-length") or 0) > 0:
+            return JSONResponse({"detail": "request bodies are not accepted"}, status_code=413)
+        response: Response = await call_next(request)
+        return response
+
+    async def render(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Images for (n, z_dim) latents and (n,) labels via the batcher, within the time limit."""
+        try:
+            return await asyncio.wait_for(batcher.generate(z, labels), timeout=limits.timeout_s)
+        except ServerBusy as exc:
+            raise _Unavailable(f"server busy ({exc}); retry shortly") from None
+        except asyncio.TimeoutError:
+            raise _Unavailable(f"generation took longer than {limits.timeout_s:g} s") from None
+
+    def label_index(label: str) -> int:
+        try:
+            return resolve_label(label, info)
+        except AcganError as exc:
+            raise invalid("label", str(exc), label) from None
+
+    def image_response(images: torch.Tensor, labels: torch.Tensor, columns: int, scale: int,
+                       fmt: str, name: str, **extra: np.ndarray) -> Response:  # fmt: skip
+        if fmt == "npz":
+            headers = {"Content-Disposition": f'attachment; filename="{name}.npz"'}
+            return Response(npz_bytes(images, labels, **extra), media_type="application/octet-stream", headers=headers)
+        headers = {"Content-Disposition": f'inline; filename="{name}.png"'}
+        return Response(png_bytes(images, columns, scale), media_type="image/png", headers=headers)
+
+    @app.exception_handler(AcganError)
+    async def _acgan_error(_: Request, exc: AcganError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    @app.exception_handler(_Unavailable)
+    async def _unavailable(_: Request, exc: _Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.get("/healthz", tags=["meta"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the generator is loaded and the batcher is running."""
+        return {"status": "ok"}
+
+    @app.get("/api/v1/info", tags=["meta"])
+    async def api_info() -> dict[str, Any]:
+        """What is being served: data set, classes, image shape, preset, training steps, evaluation, limits."""
+        return {
+            "dataset": info.name,
+            "class_names": list(info.class_names),
+            "num_classes": info.num_classes,
+            "image_shape": [info.channels, info.resolution, info.resolution],
+            "preset": config.preset,
+            "z_dim": config.z_dim,
+            "step": trained.step,
+            "weights": trained.source.name,
+            "evaluation": metrics,
+            "limits": {
+                "max_images": limits.max_images,
+                "max_steps": limits.max_steps,
+                "max_rows": limits.max_rows,
+                "timeout_s": limits.timeout_s,
+            },
+            "batching": {"enabled": limits.micro_batching, **batcher.stats.to_dict()},
+            "acgan_version": __version__,
+        }
+
+    seed_query = Query(0, ge=0, le=MAX_SEED, description="Seed: image i uses the latent of seed + i.")
+    format_query = Query("png", description="png: one grid picture; npz: uint8 arrays (N, H, W, C) and labels.")
+    scale_query = Query(2, ge=1, le=8, description="Upscale each image this many times (png).")
+
+    @app.get("/api/v1/generate", tags=["images"], responses={200: {"content": {"image/png": {}}}})
+    async def generate(
+        label: str = Query("0", description="Class index or class name (case-insensitive)."),
+        n: int = Query(16, ge=1, le=limits.max_images, description="Number of images."),
+        seed: int = seed_query,
+        format: Literal["png", "npz"] = format_query,
+        columns: int | None = Query(None, ge=1, le=64, description="Images per row [default: about sqrt(n)]."),
+        scale: int = scale_query,
+    ) -> Response:
+        """`n` images of one class; the same query always gives the same images."""
+        index = label_index(label)
+        if seed + n - 1 > MAX_SEED:
+            raise invalid("seed", f"seed + n - 1 must be at most {MAX_SEED}", seed)
+        labels = torch.full((n,), index, dtype=torch.int64)  # (n,)
+        images = await render(make_latents(n, config.z_dim, seed), labels)  # (n, C, H, W)
+        cols = columns or math.ceil(math.sqrt(n))
+        seeds = np.arange(seed, seed + n, dtype=np.int64)
+        return image_response(images, labels, cols, scale, format, f"{info.name}-{index}-seed{seed}", seeds=seeds)
+
+    @app.get("/api/v1/interpolate", tags=["images"], responses={200: {"content": {"image/png": {}}}})
+    async def interpolate(
+        label: str = Query("0", description="Class index or class name."),
+        seed_a: int = Query(0, ge=0, le=MAX_SEED, description="Start: the first latent of this seed."),
+        seed_b: int = Query(1, ge=0, le=MAX_SEED, description="End: the first latent of this seed."),
+        steps: int = Query(8, ge=2, le=limits.max_steps, description="Images in the strip, both ends included."),
+        format: Literal["png", "npz"] = format_query,
+        scale: int = scale_query,
+    ) -> Response:
+        """A strip from seed_a's latent to seed_b's (spherical interpolation), one class throughout."""
+        index = label_index(label)
+        labels = torch.full((steps,), index, dtype=torch.int64)  # (steps,)
+        images = await render(interpolation_latents(config.z_dim, seed_a, seed_b, steps), labels)
+        return image_response(images, labels, steps, scale, format, f"{info.name}-{index}-{seed_a}-to-{seed_b}")
+
+    @app.get("/api/v1/class-sweep", tags=["images"], responses={200: {"content": {"image/png": {}}}})
+    async def class_sweep(
+        seed: int = seed_query,
+        rows: int = Query(1, ge=1, le=limits.max_rows, description="Latents (seed, seed + 1, ...), one per row."),
+        format: Literal["png", "npz"] = format_query,
+        scale: int = scale_query,
+    ) -> Response:
+        """Each row: one latent through every class (the AC-GAN paper's fixed-noise grid)."""
+        if rows * info.num_classes > limits.max_images:
+            raise invalid("rows", f"rows x {info.num_classes} classes must be at most {limits.max_images}", rows)
+        z = make_latents(rows, config.z_dim, seed).repeat_interleave(info.num_classes, dim=0)  # (rows * K, z_dim)
+        labels = torch.arange(info.num_classes).repeat(rows)  # (rows * K,)
+        images = await render(z, labels)
+        return image_response(images, labels, info.num_classes, scale, format, f"{info.name}-sweep-seed{seed}")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app.state.batcher = batcher
+    return app
+
+
+class _Unavailable(Exception):
+    """Answered with 503 and Retry-After."""
