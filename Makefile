@@ -14,7 +14,11 @@ export ACGAN_DATA_DIR
 DEMO_DIR ?= runs/demo
 DEMO_EPOCHS ?= 3
 
-.PHONY: install install-data demo test lint check clean
+KERAS_VENV ?= benchmarks/.keras-venv
+CHECKPOINT ?= runs/demo
+
+.PHONY: install install-data install-browser demo serve test lint check clean \
+	bench-throughput bench-quality bench-keras bench-serve
 
 install: $(STAMP)
 
@@ -37,6 +41,18 @@ install-data:
 	  echo "note: not root or no apt-get; skipping dataset-fashion-mnist (see README: Data)"; \
 	fi
 
+# Debian's Chromium for the browser test (tests/test_serving_browser.py skips without it).
+install-browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "note: could not install chromium; the browser test will be skipped"; \
+	else \
+	  echo "note: not root or no apt-get; the browser test needs chromium (apt-get install chromium)"; \
+	fi
+
 # The main job: train the default preset on Fashion-MNIST, then write labelled grids of every class.
 demo: install
 	rm -rf $(DEMO_DIR)
@@ -47,8 +63,34 @@ demo: install
 	done
 	@echo "demo done: see $(DEMO_DIR)/all-classes.png, $(DEMO_DIR)/class-*.png, $(DEMO_DIR)/samples.gif, $(DEMO_DIR)/losses.png"
 
-test: install
+# Serve a trained generator: the web page at http://127.0.0.1:8000/ and the API under /api/v1.
+serve: install
+	$(BIN)/acgan serve --checkpoint $(CHECKPOINT)
+
+test: install install-browser
 	$(BIN)/python -m pytest -q
+
+# Benchmarks (not tests): each prints a table and writes JSON under benchmarks/results/.
+bench-throughput: install
+	$(BIN)/python benchmarks/throughput.py
+
+bench-quality: install
+	$(BIN)/python benchmarks/quality.py --dataset mnist --preset dcgan --minutes 5 --interval 1
+	$(BIN)/python benchmarks/quality.py --dataset mnist --preset brownlee --minutes 5 --interval 2.5
+	$(BIN)/python benchmarks/quality.py --dataset fashion-mnist --preset dcgan --minutes 10 --interval 2
+	$(BIN)/python benchmarks/quality.py --dataset fashion-mnist --preset brownlee --minutes 10 --interval 5
+
+# The seed's own Keras 3 + TensorFlow loop beside ours, in a venv of its own (never a dependency of acgan).
+$(KERAS_VENV)/.installed:
+	$(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/python -m pip install --quiet tensorflow-cpu==2.21.0 keras==3.15.1
+	@touch $@
+
+bench-keras: install $(KERAS_VENV)/.installed
+	$(BIN)/python benchmarks/side_by_side.py --keras-python $(KERAS_VENV)/bin/python
+
+bench-serve: install
+	$(BIN)/python benchmarks/serve_load.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -58,4 +100,4 @@ lint: install
 check: lint test
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(KERAS_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -68,7 +68,14 @@ def test_train_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[
     assert code == 0
     resolved = json.loads(out)["train"]
     assert resolved["steps"] == 5 and resolved["epochs"] is None and resolved["seed"] == 3
-    assert resolved["preset"] == "dcgan" and resolved["lr_d"] == 2e-4 and resolved["beta1"] == 0.5
+    assert resolved["preset"] == "dcgan" and resolved["beta1"] == 0.5
+    training = ("lr_g", "lr_d", "ema_decay", "precision")
+    assert [resolved[k] for k in training] == [1e-3, 1e-3, 0.999, "auto"]
+    code, out, _ = run_cli(
+        capsys, "train", "--preset", "brownlee", "--lr-d", "1e-4", "--run-dir", str(tmp_path / "b"), "--dry-run"
+    )
+    resolved = json.loads(out)["train"]
+    assert [resolved[k] for k in training] == [2e-4, 1e-4, 0.0, "fp32"]
     assert not (tmp_path / "r").exists()
 
 

@@ -50,7 +50,7 @@ def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> Non
     checkpoint = resolve_checkpoint_dir(run)
     assert checkpoint.name == "step_00000012"
     assert {p.name for p in checkpoint.iterdir()} == {
-        "generator.safetensors", "discriminator.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
+        "generator.safetensors", "discriminator.safetensors", "g_ema.safetensors", "train_state.pt", "meta.json"}  # fmt: skip
     state = torch.load(checkpoint / "train_state.pt", weights_only=True)
     assert state["step"] == 12 and "exp_avg" in str(state["opt_g"]["state"][0].keys())
     meta = json.loads((checkpoint / "meta.json").read_text())
@@ -211,10 +211,12 @@ def test_config_validation_and_unknown_keys() -> None:
 
 
 def test_bf16_autocast_training_keeps_fp32_weights_and_learns(data_root: Path, tmp_path: Path) -> None:
-    from acgan.device import resolve_precision
+    from acgan.device import cpu_has_native_bf16, resolve_precision
 
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert resolve_precision("fp32", torch.device("cuda")) == "fp32"
+    assert TrainConfig(preset="brownlee").precision == "fp32" and TrainConfig(preset="dcgan").precision == "auto"
     run = tmp_path / "run"
     result = train(TrainConfig(**TINY, steps=8, precision="bf16"), run, show_progress=False)
     assert result.step == 8

@@ -39,8 +39,8 @@ class TrainConfig:
     limit: int | None = None  # use only the first `limit` training images
     z_dim: int = 100
     batch_size: int = 64  # full batch: D sees half real, half generated; G sees a full batch
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float | None = None  # Adam learning rates; None: the preset's (seeds 2e-4)
+    lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
     d_class_loss_on_fake: bool = True  # False: D's classifier learns from real images only (Keras example option)
@@ -50,7 +50,7 @@ class TrainConfig:
     max_minutes: float | None = None
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # fp32, or bf16 autocast (fp32 weights); auto: bf16 on CUDA, fp32 elsewhere
+    precision: str | None = None  # fp32, bf16 (autocast, fp32 weights) or auto (see acgan.device); None: the preset's
     log_every: int = 0  # print the seeds' per-step line every N steps; 0 shows a progress bar instead
     metrics_every: int = 10  # steps between lines of metrics.jsonl
     sample_every: int = 1  # epochs between sample grids (and `latest` checkpoints)
@@ -62,12 +62,24 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from acgan.models.presets import get_preset  # deferred: models import nothing from config
 
+        preset = get_preset(self.preset)
         if self.ema_decay is None:  # resolved once, so the saved config says what was used
-            object.__setattr__(self, "ema_decay", get_preset(self.preset).ema_decay)
+            object.__setattr__(self, "ema_decay", preset.ema_decay)
+        if self.precision is None:
+            object.__setattr__(self, "precision", preset.precision)
+        for name in ("lr_g", "lr_d"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, preset.lr)
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def learning_rates(self) -> tuple[float, float]:
+        """(G's, D's) Adam learning rates, as resolved from the preset when not given."""
+        assert self.lr_g is not None and self.lr_d is not None  # resolved in __post_init__
+        return self.lr_g, self.lr_d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -91,7 +103,8 @@ def validate(config: TrainConfig) -> None:
     checks = [
         (config.batch_size >= 2 and config.batch_size % 2 == 0, f"batch_size must be an even number >= 2, got {config.batch_size}"),
         (config.z_dim >= 1, f"z_dim must be >= 1, got {config.z_dim}"),
-        (config.lr_g > 0 and config.lr_d > 0, "learning rates must be > 0"),
+        (config.lr_g is not None and config.lr_g > 0 and config.lr_d is not None and config.lr_d > 0,
+         "learning rates must be > 0"),
         (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1, "Adam betas must be in [0, 1)"),
         (config.ema_decay is not None and 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
         (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),

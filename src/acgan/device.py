@@ -42,11 +42,25 @@ def place(module: M, device: torch.device) -> M:
     return module
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 on CUDA (autocast, fp32 weights) and fp32 elsewhere; `fp32` and `bf16` are taken as given."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return precision
+    """`auto`: bf16 autocast (fp32 weights) on CUDA and on CPUs with native bf16, fp32 elsewhere.
+
+    `fp32` and `bf16` are taken as given. dcgan on this project's 2-core AVX512-BF16 CPU: 1.7x the steps/s of
+    fp32 and better metrics for the same minutes (benchmarks/results/quality-mnist-dcgan-bf16*.json).
+    """
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return "bf16"
+    return "fp32"
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[object]:

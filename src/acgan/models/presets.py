@@ -21,13 +21,15 @@ class Preset:
     build_generator: Callable[[ModelConfig], Generator]
     build_discriminator: Callable[[ModelConfig], Discriminator]
     ema_decay: float = 0.0  # default moving average of G for sampling; the seeds sample the raw G
+    precision: str = "fp32"  # default training precision; the seeds reproduce Keras' fp32 arithmetic
+    lr: float = 2e-4  # default Adam learning rate of G and D; the seeds' 2e-4
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN (default)",
-               dcgan.dcgan_generator, dcgan.dcgan_discriminator),
+               dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto", lr=dcgan.LEARNING_RATE),
         Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
                seeds.keras_mnist_generator, seeds.keras_mnist_discriminator),
         Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",

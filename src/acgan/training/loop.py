@@ -179,15 +179,15 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution)
 
     tune_for(device)
-    precision = resolve_precision(config.precision, device)
+    precision = resolve_precision(config.precision or "auto", device)
     generator = place(build_generator(model_config, config.seed), device)
     discriminator = place(build_discriminator(model_config, config.seed), device)
     g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay else None
     betas = (config.beta1, config.beta2)
     models = Models(
         generator, discriminator,
-        torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas),
-        torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas),
+        torch.optim.Adam(generator.parameters(), lr=config.learning_rates[0], betas=betas),
+        torch.optim.Adam(discriminator.parameters(), lr=config.learning_rates[1], betas=betas),
         g_ema,
     )  # fmt: skip
     torch.manual_seed(config.seed)  # dropout draws from the global generator; its state is checkpointed
@@ -198,7 +198,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
         step, wall_before, last_checkpoint = _restore(run_dir, models, rng)
         _truncate_metrics(run_dir / METRICS, step)
     record = {"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
-              "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict()}  # fmt: skip
+              "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict(),
+              "runtime": {"device": str(device), "precision": precision, "torch_threads": torch.get_num_threads()}}  # fmt: skip
     atomic_write_bytes(run_dir / RUN_CONFIG, (json.dumps(record, indent=2) + "\n").encode())
 
     images = dataset.images.to(device).contiguous(memory_format=conv_layout(device))  # (N, C, H, W) in [-1, 1]
