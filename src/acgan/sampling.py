@@ -15,6 +15,7 @@ import torch
 
 from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, load_state, read_weights, resolve_checkpoint_dir
 from acgan.data.dataset import DatasetInfo, model_range_to_uint8
+from acgan.device import autocast, resolve_precision
 from acgan.errors import AcganError
 from acgan.models.networks import Generator
 from acgan.models.presets import build_generator
@@ -55,12 +56,15 @@ def sample(
     z: torch.Tensor | None = None,
     seed: int = 0,
     batch_size: int = 64,
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """Images of the given classes, (N, C, H, W) float in [-1, 1], on the generator's device.
+    """Images of the given classes, (N, C, H, W) float32 in [-1, 1], on the generator's device.
 
     `z` (N, z_dim) fixes the latents; otherwise they are drawn from `seed`. The generator runs in
     eval mode (BatchNorm uses its running statistics); its previous mode is restored. Small batches are
     fastest on a CPU (dcgan, 5,000 images: 2,124 images/s in batches of 64, 668 in batches of 1,000).
+    `precision` 'bf16' (or 'auto', see acgan.device.resolve_precision) runs the generator under bf16
+    autocast: faster where bf16 is native, and a few grey levels away from the fp32 images.
     """
     device = next(generator.parameters()).device
     labels_t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1).to(device)  # (N,)
@@ -74,8 +78,9 @@ def sample(
     was_training = generator.training
     generator.eval()
     try:
-        chunks = [generator(z[i : i + batch_size].to(device), labels_t[i : i + batch_size])
-                  for i in range(0, labels_t.numel(), batch_size)]  # fmt: skip
+        with autocast(resolve_precision(precision, device), device):
+            chunks = [generator(z[i : i + batch_size].to(device), labels_t[i : i + batch_size]).float()
+                      for i in range(0, labels_t.numel(), batch_size)]  # fmt: skip
     finally:
         generator.train(was_training)
     if not chunks:
@@ -125,11 +130,15 @@ class TrainedGenerator:
     source: Path
 
     def sample(
-        self, labels: Sequence[int | str] | torch.Tensor, z: torch.Tensor | None = None, seed: int = 0
+        self,
+        labels: Sequence[int | str] | torch.Tensor,
+        z: torch.Tensor | None = None,
+        seed: int = 0,
+        precision: str = "fp32",
     ) -> torch.Tensor:
         """Images for class indices or names: (N, C, H, W) float in [-1, 1]."""
         indices = labels if isinstance(labels, torch.Tensor) else [resolve_label(x, self.info) for x in labels]
-        return sample(self.generator, indices, z=z, seed=seed)
+        return sample(self.generator, indices, z=z, seed=seed, precision=precision)
 
 
 def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_ema: bool = True) -> TrainedGenerator:

@@ -34,8 +34,8 @@ MAX_URL_LENGTH = 2048
 
 
 @dataclass(frozen=True)
-class ServeLimits:
-    """Bounds on what one request may ask for and how long it may take."""
+class ServeOptions:
+    """How the generator is served: bounds on what one request may ask for and take, batching, precision."""
 
     max_images: int = 256  # images per request (generate: n; class-sweep: rows x classes; interpolate: steps)
     max_steps: int = 64  # interpolation steps
@@ -43,10 +43,13 @@ class ServeLimits:
     timeout_s: float = 30.0  # a request waiting longer for its images gets 503
     max_batch: int = 1024  # images per generator call
     micro_batching: bool = True
+    precision: str = "fp32"  # the generator's arithmetic: fp32 (the same images as `acgan generate`), bf16 or auto
 
     def __post_init__(self) -> None:
         if self.max_images < 1 or self.max_steps < 2 or self.max_rows < 1 or self.timeout_s <= 0:
             raise AcganError("serve limits must be positive (max_steps >= 2)")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise AcganError(f"precision must be fp32, bf16 or auto, got '{self.precision}'")
         if self.max_batch < self.max_images:
             raise AcganError(f"max_batch ({self.max_batch}) must be at least max_images ({self.max_images})")
 
@@ -80,12 +83,12 @@ def read_metrics(trained: TrainedGenerator) -> dict[str, Any] | None:
         return None
 
 
-def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> FastAPI:
+def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -> FastAPI:
     """The app serving `trained`; its generator runs in eval mode on one worker thread."""
-    limits = limits or ServeLimits()
+    options = options or ServeOptions()
     info, config = trained.info, trained.generator.config
-    batcher = MicroBatcher(trained.generator, max_batch=limits.max_batch, max_queued=8 * limits.max_batch,
-                           enabled=limits.micro_batching)  # fmt: skip
+    batcher = MicroBatcher(trained.generator, max_batch=options.max_batch, max_queued=8 * options.max_batch,
+                           enabled=options.micro_batching, precision=options.precision)  # fmt: skip
     page = resources.files("acgan.serving").joinpath("static/index.html").read_text(encoding="utf-8")
     metrics = read_metrics(trained)
 
@@ -117,11 +120,11 @@ def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> 
     async def render(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images for (n, z_dim) latents and (n,) labels via the batcher, within the time limit."""
         try:
-            return await asyncio.wait_for(batcher.generate(z, labels), timeout=limits.timeout_s)
+            return await asyncio.wait_for(batcher.generate(z, labels), timeout=options.timeout_s)
         except ServerBusy as exc:
             raise _Unavailable(f"server busy ({exc}); retry shortly") from None
         except asyncio.TimeoutError:
-            raise _Unavailable(f"generation took longer than {limits.timeout_s:g} s") from None
+            raise _Unavailable(f"generation took longer than {options.timeout_s:g} s") from None
 
     def label_index(label: str) -> int:
         try:
@@ -152,7 +155,7 @@ def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> 
 
     @app.get("/api/v1/info", tags=["meta"])
     async def api_info() -> dict[str, Any]:
-        """What is being served: data set, classes, image shape, preset, training steps, evaluation, limits."""
+        """What is being served: data set, classes, image shape, preset, training steps, evaluation, options."""
         return {
             "dataset": info.name,
             "class_names": list(info.class_names),
@@ -164,12 +167,13 @@ def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> 
             "weights": trained.source.name,
             "evaluation": metrics,
             "limits": {
-                "max_images": limits.max_images,
-                "max_steps": limits.max_steps,
-                "max_rows": limits.max_rows,
-                "timeout_s": limits.timeout_s,
+                "max_images": options.max_images,
+                "max_steps": options.max_steps,
+                "max_rows": options.max_rows,
+                "timeout_s": options.timeout_s,
             },
-            "batching": {"enabled": limits.micro_batching, **batcher.stats.to_dict()},
+            "precision": options.precision,
+            "batching": {"enabled": options.micro_batching, **batcher.stats.to_dict()},
             "acgan_version": __version__,
         }
 
@@ -180,7 +184,7 @@ def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> 
     @app.get("/api/v1/generate", tags=["images"], responses={200: {"content": {"image/png": {}}}})
     async def generate(
         label: str = Query("0", description="Class index or class name (case-insensitive)."),
-        n: int = Query(16, ge=1, le=limits.max_images, description="Number of images."),
+        n: int = Query(16, ge=1, le=options.max_images, description="Number of images."),
         seed: int = seed_query,
         format: Literal["png", "npz"] = format_query,
         columns: int | None = Query(None, ge=1, le=64, description="Images per row [default: about sqrt(n)]."),
@@ -201,7 +205,7 @@ def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> 
         label: str = Query("0", description="Class index or class name."),
         seed_a: int = Query(0, ge=0, le=MAX_SEED, description="Start: the first latent of this seed."),
         seed_b: int = Query(1, ge=0, le=MAX_SEED, description="End: the first latent of this seed."),
-        steps: int = Query(8, ge=2, le=limits.max_steps, description="Images in the strip, both ends included."),
+        steps: int = Query(8, ge=2, le=options.max_steps, description="Images in the strip, both ends included."),
         format: Literal["png", "npz"] = format_query,
         scale: int = scale_query,
     ) -> Response:
@@ -214,13 +218,13 @@ def create_app(trained: TrainedGenerator, limits: ServeLimits | None = None) -> 
     @app.get("/api/v1/class-sweep", tags=["images"], responses={200: {"content": {"image/png": {}}}})
     async def class_sweep(
         seed: int = seed_query,
-        rows: int = Query(1, ge=1, le=limits.max_rows, description="Latents (seed, seed + 1, ...), one per row."),
+        rows: int = Query(1, ge=1, le=options.max_rows, description="Latents (seed, seed + 1, ...), one per row."),
         format: Literal["png", "npz"] = format_query,
         scale: int = scale_query,
     ) -> Response:
         """Each row: one latent through every class (the AC-GAN paper's fixed-noise grid)."""
-        if rows * info.num_classes > limits.max_images:
-            raise invalid("rows", f"rows x {info.num_classes} classes must be at most {limits.max_images}", rows)
+        if rows * info.num_classes > options.max_images:
+            raise invalid("rows", f"rows x {info.num_classes} classes must be at most {options.max_images}", rows)
         z = make_latents(rows, config.z_dim, seed).repeat_interleave(info.num_classes, dim=0)  # (rows * K, z_dim)
         labels = torch.arange(info.num_classes).repeat(rows)  # (rows * K,)
         images = await render(z, labels)

@@ -52,6 +52,7 @@ class MicroBatcher:
     max_batch: int = 1024
     max_queued: int = 8192
     enabled: bool = True
+    precision: str = "fp32"
     stats: BatchStats = field(default_factory=BatchStats)
 
     def __post_init__(self) -> None:
@@ -122,4 +123,4 @@ class MicroBatcher:
                 start = end
 
     def _generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return sample(self.generator, labels, z=z).cpu()
+        return sample(self.generator, labels, z=z, precision=self.precision).cpu()
