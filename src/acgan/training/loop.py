@@ -38,7 +38,7 @@ from acgan.models.networks import Generator, ModelConfig
 from acgan.models.presets import build_discriminator, build_generator
 from acgan.sampling import make_latents, sample, to_uint8_hwc
 from acgan.training.monitor import EvalTracker, source_collapse_warning
-from acgan.training.steps import STAT_KEYS, Models, training_step
+from acgan.training.steps import STAT_KEYS, Models, ema_decay_at, training_step
 from acgan.visualize import class_grid_image, plot_losses, read_jsonl, save_gif
 
 RUN_CONFIG = "config.json"
@@ -259,8 +259,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                     f"interrupted at step {step}; checkpoint {path} saved; continue with: acgan train --resume {run_dir}"
                 )
             with autocast(precision, device):
-                stats = training_step(models, images, labels, config.batch_size, rng,
-                                      config.d_class_loss_on_fake, config.ema_decay or 0.0)  # fmt: skip
+                stats = training_step(models, images, labels, config.batch_size, rng, config.d_class_loss_on_fake,
+                                      ema_decay_at(config.ema_decay or 0.0, step))  # fmt: skip
             step += 1
             if not bool(torch.isfinite(stats[:6]).all()):
                 values = ", ".join(f"{k}={v:.4g}" for k, v in zip(STAT_KEYS[:6], stats.tolist(), strict=False))

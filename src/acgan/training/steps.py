@@ -68,6 +68,16 @@ def generator_phase(models: Models, z: torch.Tensor, labels: torch.Tensor) -> tu
     return terms.source.detach(), terms.klass.detach()
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """The moving average's decay for the update after `step` completed steps: min(decay, (1 + step) / (10 + step)).
+
+    The average starts as a copy of the untrained generator; with a fixed 0.999 it would still be 52%
+    initial weights after 650 steps (MNIST dcgan: conditional accuracy 0.10 after a minute of training).
+    The warm-up lets it follow the generator early and reach the full decay after about 9,000 steps.
+    """
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm statistics) are copied."""
