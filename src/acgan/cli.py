@@ -42,6 +42,15 @@ _RESUMABLE_FIELDS = {
 }
 
 
+# Options shared by the commands that read a generator.
+CHECKPOINT_OPTION = click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A run directory, a checkpoint directory or a generator .safetensors file.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="acgan")
 def cli() -> None:
@@ -196,12 +205,7 @@ def _as_config_value(value: Any) -> Any:
 
 
 @cli.command()
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A run directory, a checkpoint directory or a generator .safetensors file.",
-)
+@CHECKPOINT_OPTION
 @click.option(
     "--label", default="all", show_default=True, help="Class index, class name, or 'all' (equal numbers per class)."
 )
@@ -347,8 +351,7 @@ def classifier_train(dataset: str, epochs: int, seed: int, data_dir: Path | None
 
 
 @cli.command()
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
-              help="A run directory, a checkpoint directory or a generator .safetensors file.")  # fmt: skip
+@CHECKPOINT_OPTION
 @click.option(
     "--num", type=click.IntRange(min=10), default=10_000, show_default=True, help="Samples, balanced over classes."
 )
@@ -389,12 +392,7 @@ def list_presets() -> None:
 
 
 @cli.command()
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A run directory, a checkpoint directory or a generator .safetensors file.",
-)
+@CHECKPOINT_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-images", type=click.IntRange(min=1), default=256, show_default=True, help="Images per request.")
