@@ -96,10 +96,12 @@ def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torc
 
 
 def sampling_rate(preset: str, num: int = 10_000, repeats: int = 3, precision: str = "fp32") -> float:
-    """Images per second of `acgan.sample` (eval mode, inference_mode, its default batches), best of `repeats`."""
+    """Images per second of `acgan.sample` (eval mode, inference_mode, its default batches), best of `repeats`,
+    for a generator laid out as `load_generator` places it."""
+    from acgan.device import place
     from acgan.sampling import sample
 
-    generator = build_generator(ModelConfig(preset))
+    generator = place(build_generator(ModelConfig(preset)), torch.device("cpu"))
     labels = torch.arange(num) % 10
     sample(generator, labels[:1000], precision=precision)  # warm-up
     best = math.inf

@@ -15,7 +15,7 @@ import torch
 
 from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, load_state, read_weights, resolve_checkpoint_dir
 from acgan.data.dataset import DatasetInfo, model_range_to_uint8
-from acgan.device import autocast, resolve_precision
+from acgan.device import autocast, place, resolve_precision
 from acgan.errors import AcganError
 from acgan.models.networks import Generator
 from acgan.models.presets import build_generator
@@ -55,16 +55,17 @@ def sample(
     labels: Sequence[int] | torch.Tensor,
     z: torch.Tensor | None = None,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     precision: str = "fp32",
 ) -> torch.Tensor:
     """Images of the given classes, (N, C, H, W) float32 in [-1, 1], on the generator's device.
 
     `z` (N, z_dim) fixes the latents; otherwise they are drawn from `seed`. The generator runs in
-    eval mode (BatchNorm uses its running statistics); its previous mode is restored. Small batches are
-    fastest on a CPU (dcgan, 5,000 images: 2,124 images/s in batches of 64, 668 in batches of 1,000).
+    eval mode (BatchNorm uses its running statistics); its previous mode is restored.
     `precision` 'bf16' (or 'auto', see acgan.device.resolve_precision) runs the generator under bf16
     autocast: faster where bf16 is native, and a few grey levels away from the fp32 images.
+    `batch_size` defaults to what was fastest for dcgan on a 2-core CPU (channels-last weights, 10,000
+    images): 64 in fp32 (1,951 images/s; 1,002 in batches of 256) and 256 in bf16 (4,220; 2,285 in 1,024).
     """
     device = next(generator.parameters()).device
     labels_t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1).to(device)  # (N,)
@@ -75,10 +76,12 @@ def sample(
         z = make_latents(labels_t.numel(), generator.config.z_dim, seed, device)
     elif z.shape != (labels_t.numel(), generator.config.z_dim):
         raise AcganError(f"z must have shape ({labels_t.numel()}, {generator.config.z_dim}), got {tuple(z.shape)}")
+    precision = resolve_precision(precision, device)
+    batch_size = batch_size or (256 if precision == "bf16" else 64)
     was_training = generator.training
     generator.eval()
     try:
-        with autocast(resolve_precision(precision, device), device):
+        with autocast(precision, device):
             chunks = [generator(z[i : i + batch_size].to(device), labels_t[i : i + batch_size]).float()
                       for i in range(0, labels_t.numel(), batch_size)]  # fmt: skip
     finally:
@@ -157,5 +160,5 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
     weights = read_weights(weights_path)
     generator = build_generator(weights.model_config)
     load_state(generator, weights.tensors, weights_path)
-    generator.to(device).eval()
+    place(generator, torch.device(device)).eval()  # channels-last on CPU/CUDA: 20% faster sampling (dcgan)
     return TrainedGenerator(generator, weights.info, weights.step, weights_path)
