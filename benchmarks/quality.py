@@ -20,6 +20,7 @@ from pathlib import Path
 from throughput import machine  # type: ignore[import-not-found]
 
 from acgan.config import TrainConfig
+from acgan.errors import AcganError
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.sampling import load_generator
 from acgan.training import train
@@ -43,6 +44,10 @@ def main() -> None:
     parser.add_argument("--name", default="", help="Suffix of the result files, to keep variants apart.")
     args = parser.parse_args()
     overrides = dict(parse_override(item) for item in args.overrides)
+    try:
+        TrainConfig(dataset=args.dataset, preset=args.preset).replace(**overrides)  # check before any work
+    except (TypeError, AcganError) as exc:
+        raise SystemExit(f"error: bad --set: {exc}") from None
     label = f"{args.dataset}-{args.preset}" + (f"-{args.name}" if args.name else "")
     run = args.run_dir or Path("runs") / f"quality-{label}"
     shutil.rmtree(run, ignore_errors=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fastapi.testclient import TestClient
+from httpx import Response
 from PIL import Image
 
 from acgan.checkpoint import atomic_write_bytes, safetensors_bytes
@@ -21,8 +23,6 @@ from acgan.models import ModelConfig, build_generator
 from acgan.sampling import interpolation_latents, load_generator, make_latents, sample, slerp
 from acgan.serving import ServeOptions, create_app
 from acgan.serving.batcher import MicroBatcher
-
-fastapi_testclient = pytest.importorskip("fastapi.testclient", reason="fastapi/httpx not installed")
 
 INFO = DatasetInfo("fashion-mnist", 10, 1, 28, FASHION_MNIST.class_names)
 
@@ -46,21 +46,21 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(weights: Path) -> Iterator[object]:
+def client(weights: Path) -> Iterator[TestClient]:
     app = create_app(load_generator(weights), ServeOptions(max_images=64, max_steps=16, max_rows=4))
-    with fastapi_testclient.TestClient(app) as test_client:
+    with TestClient(app) as test_client:
         yield test_client
 
 
-def png(response: object) -> np.ndarray:
-    assert response.status_code == 200, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == "image/png"  # type: ignore[attr-defined]
-    return np.asarray(Image.open(io.BytesIO(response.content)))  # type: ignore[attr-defined]
+def png(response: Response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.content)))
 
 
-def test_health_and_info(client: object) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}  # type: ignore[attr-defined]
-    info = client.get("/api/v1/info").json()  # type: ignore[attr-defined]
+def test_health_and_info(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    info = client.get("/api/v1/info").json()
     assert info["dataset"] == "fashion-mnist"
     assert info["class_names"][9] == "Ankle boot"
     assert info["image_shape"] == [1, 28, 28]
@@ -69,19 +69,19 @@ def test_health_and_info(client: object) -> None:
     assert info["limits"]["max_images"] == 64
 
 
-def test_generate_png_is_a_grid_and_deterministic_per_seed(client: object) -> None:
+def test_generate_png_is_a_grid_and_deterministic_per_seed(client: TestClient) -> None:
     query = "/api/v1/generate?label=7&n=16&seed=3&scale=1"
-    first, again = png(client.get(query)), png(client.get(query))  # type: ignore[attr-defined]
+    first, again = png(client.get(query)), png(client.get(query))
     assert first.shape == (4 * 30 + 2, 4 * 30 + 2)  # 4 x 4 tiles of 28 px, 2 px padding
     assert np.array_equal(first, again)
-    other_seed = png(client.get("/api/v1/generate?label=7&n=16&seed=4&scale=1"))  # type: ignore[attr-defined]
+    other_seed = png(client.get("/api/v1/generate?label=7&n=16&seed=4&scale=1"))
     assert not np.array_equal(first, other_seed)
-    by_name = png(client.get("/api/v1/generate?label=sneaker&n=16&seed=3&scale=1"))  # type: ignore[attr-defined]
+    by_name = png(client.get("/api/v1/generate?label=sneaker&n=16&seed=3&scale=1"))
     assert np.array_equal(by_name, first)  # class 7 is Sneaker
 
 
-def test_generate_npz_matches_python_sampling(client: object, weights: Path) -> None:
-    response = client.get("/api/v1/generate?label=Bag&n=5&seed=11&format=npz")  # type: ignore[attr-defined]
+def test_generate_npz_matches_python_sampling(client: TestClient, weights: Path) -> None:
+    response = client.get("/api/v1/generate?label=Bag&n=5&seed=11&format=npz")
     assert response.status_code == 200
     arrays = np.load(io.BytesIO(response.content))
     assert arrays["images"].shape == (5, 28, 28, 1) and arrays["images"].dtype == np.uint8
@@ -94,8 +94,8 @@ def test_generate_npz_matches_python_sampling(client: object, weights: Path) -> 
     assert np.array_equal(arrays["images"], to_uint8_hwc(expected))
 
 
-def test_interpolation_strip_ends_at_the_two_seeds(client: object, weights: Path) -> None:
-    response = client.get("/api/v1/interpolate?label=2&seed_a=1&seed_b=2&steps=6&format=npz")  # type: ignore[attr-defined]
+def test_interpolation_strip_ends_at_the_two_seeds(client: TestClient, weights: Path) -> None:
+    response = client.get("/api/v1/interpolate?label=2&seed_a=1&seed_b=2&steps=6&format=npz")
     images = np.load(io.BytesIO(response.content))["images"]
     assert images.shape == (6, 28, 28, 1)
     trained = load_generator(weights)
@@ -105,16 +105,16 @@ def test_interpolation_strip_ends_at_the_two_seeds(client: object, weights: Path
         sample(trained.generator, [2, 2], z=torch.cat([make_latents(1, 100, 1), make_latents(1, 100, 2)]))
     )
     assert np.array_equal(images[0], ends[0]) and np.array_equal(images[-1], ends[1])
-    strip = png(client.get("/api/v1/interpolate?label=2&seed_a=1&seed_b=2&steps=6&scale=1"))  # type: ignore[attr-defined]
+    strip = png(client.get("/api/v1/interpolate?label=2&seed_a=1&seed_b=2&steps=6&scale=1"))
     assert strip.shape == (32, 6 * 30 + 2)
 
 
-def test_class_sweep_holds_the_latent_and_walks_the_classes(client: object) -> None:
-    response = client.get("/api/v1/class-sweep?seed=5&rows=2&format=npz")  # type: ignore[attr-defined]
+def test_class_sweep_holds_the_latent_and_walks_the_classes(client: TestClient) -> None:
+    response = client.get("/api/v1/class-sweep?seed=5&rows=2&format=npz")
     arrays = np.load(io.BytesIO(response.content))
     assert arrays["labels"].tolist() == list(range(10)) * 2
     assert arrays["images"].shape == (20, 28, 28, 1)
-    grid = png(client.get("/api/v1/class-sweep?seed=5&rows=2&scale=1"))  # type: ignore[attr-defined]
+    grid = png(client.get("/api/v1/class-sweep?seed=5&rows=2&scale=1"))
     assert grid.shape == (2 * 30 + 2, 10 * 30 + 2)
 
 
@@ -136,26 +136,26 @@ def test_class_sweep_holds_the_latent_and_walks_the_classes(client: object) -> N
         ("/api/v1/class-sweep?rows=5", "rows"),
     ],
 )
-def test_bad_input_is_a_422_naming_the_field(client: object, query: str, field: str) -> None:
-    response = client.get(query)  # type: ignore[attr-defined]
+def test_bad_input_is_a_422_naming_the_field(client: TestClient, query: str, field: str) -> None:
+    response = client.get(query)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/json"
     assert response.json()["detail"][0]["loc"] == ["query", field]
 
 
-def test_no_request_reaches_a_file_and_bodies_and_huge_urls_are_refused(client: object) -> None:
+def test_no_request_reaches_a_file_and_bodies_and_huge_urls_are_refused(client: TestClient) -> None:
     for path in ("/../../etc/passwd", "/static/../../pyproject.toml", "/api/v1/generate/../../../etc/passwd"):
-        assert client.get(path).status_code == 404  # type: ignore[attr-defined]
-    assert client.post("/api/v1/generate", content=b"x" * 10).status_code in (405, 413)  # type: ignore[attr-defined]
-    assert client.get("/api/v1/generate?label=" + "1" * 5000).status_code == 414  # type: ignore[attr-defined]
+        assert client.get(path).status_code == 404
+    assert client.post("/api/v1/generate", content=b"x" * 10).status_code in (405, 413)
+    assert client.get("/api/v1/generate?label=" + "1" * 5000).status_code == 414
 
 
-def test_page_is_self_contained(client: object) -> None:
-    page = client.get("/")  # type: ignore[attr-defined]
+def test_page_is_self_contained(client: TestClient) -> None:
+    page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/api/v1/generate" in page.text and "/api/v1/class-sweep" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN or other outside resource
-    schema = client.get("/api/v1/openapi.json").json()  # type: ignore[attr-defined]
+    schema = client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/info", "/api/v1/generate", "/api/v1/interpolate", "/api/v1/class-sweep", "/healthz"} <= set(
         schema["paths"]
     )

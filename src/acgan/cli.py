@@ -49,6 +49,7 @@ CHECKPOINT_OPTION = click.option(
     type=click.Path(path_type=Path),
     help="A run directory, a checkpoint directory or a generator .safetensors file.",
 )
+SAMPLING_DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -212,7 +213,7 @@ def _as_config_value(value: Any) -> Any:
 @click.option("--num", type=int, default=100, show_default=True, help="Number of images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", required=True, help="x.png (grid), x.npz (arrays) or DIR/ (one PNG per image).")
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@SAMPLING_DEVICE_OPTION
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="bf16/auto: faster where bf16 is native, images a few grey levels from fp32's.")  # fmt: skip
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights even when a moving average exists.")
@@ -358,7 +359,7 @@ def classifier_train(dataset: str, epochs: int, seed: int, data_dir: Path | None
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/ (real reference data).")
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@SAMPLING_DEVICE_OPTION
 @click.option("--no-ema", is_flag=True, help="Judge the raw generator weights even when a moving average exists.")
 def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None, device: str,
              no_ema: bool) -> None:  # fmt: skip
@@ -399,7 +400,7 @@ def list_presets() -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds a request may wait for its images before a 503.")  # fmt: skip
 @click.option("--no-batching", is_flag=True, help="Run every request on its own instead of micro-batching them.")
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@SAMPLING_DEVICE_OPTION
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="bf16/auto: faster where bf16 is native; fp32 gives exactly `acgan generate`'s images.")  # fmt: skip
 @click.option("--no-ema", is_flag=True, help="Serve the raw generator weights even when a moving average exists.")
