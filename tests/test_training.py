@@ -36,7 +36,17 @@ def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> Non
     assert result.step == 12 and result.stopped_by == "epochs"
     saved = json.loads((run / "config.json").read_text())
     assert saved["train"]["preset"] == "dcgan" and saved["dataset"]["num_classes"] == 10
-    assert saved["model"] == {"preset": "dcgan", "z_dim": 100, "num_classes": 10, "channels": 1, "resolution": 28}
+    assert saved["model"] == {
+        "preset": "dcgan",
+        "z_dim": 100,
+        "num_classes": 10,
+        "channels": 1,
+        "resolution": 28,
+        "width": 32,
+        "heads": ["class"],
+        "spectral_norm": False,
+    }
+    assert saved["train"]["objective"] == "acgan" and saved["train"]["lr_g"] == 1e-3  # resolved from the preset
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4, 6, 8, 10, 12]
     assert all(0 <= line["d_real_acc"] <= 1 and line["g_source"] > 0 for line in lines)
@@ -110,8 +120,9 @@ def test_interrupt_saves_a_checkpoint_that_resumes_exactly(
 
     monkeypatch.setattr(loop_module, "training_step", step_then_signal)
     interrupted = tmp_path / "interrupted"
-    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4.*--resume"):
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4; checkpoint .* saved") as caught:
         train(TrainConfig(**TINY, epochs=2), interrupted, show_progress=False)
+    assert caught.value.run_dir == interrupted and "--" not in str(caught.value)  # the library names no CLI flag
     assert resolve_checkpoint_dir(interrupted).name == "step_00000004"
     monkeypatch.setattr(loop_module, "training_step", real_step)
     executed = _count_steps(monkeypatch)
@@ -189,11 +200,19 @@ def test_new_run_refuses_to_overwrite_an_existing_run(data_root: Path, tmp_path:
         train(TrainConfig(**{**TINY, "epochs": None}, steps=1), run, show_progress=False)
 
 
-def test_ema_default_comes_from_the_preset() -> None:
+def test_defaults_come_from_the_preset_when_resolved() -> None:
+    from acgan.config import resolve_config
     from acgan.models.presets import PRESETS
 
-    assert all(TrainConfig(preset=name).ema_decay == preset.ema_decay for name, preset in PRESETS.items())
-    assert TrainConfig(preset="brownlee", ema_decay=0.99).ema_decay == 0.99
+    for name, preset in PRESETS.items():
+        resolved = resolve_config(TrainConfig(preset=name))
+        assert (resolved.ema_decay, resolved.lr_g, resolved.precision, resolved.objective) == (
+            preset.ema_decay, preset.lr, preset.precision, preset.objective)  # fmt: skip
+    assert resolve_config(TrainConfig(preset="brownlee", ema_decay=0.99)).ema_decay == 0.99
+    # Changing the preset of an unresolved config takes the new preset's defaults (it used to keep the old ones).
+    switched = resolve_config(TrainConfig(preset="dcgan").replace(preset="brownlee"))
+    assert (switched.lr_g, switched.ema_decay, switched.precision) == (2e-4, 0.0, "fp32")
+    assert resolve_config(switched) == switched  # idempotent
 
 
 def test_config_validation_and_unknown_keys() -> None:
@@ -216,7 +235,10 @@ def test_bf16_autocast_training_keeps_fp32_weights_and_learns(data_root: Path, t
     assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"
     assert resolve_precision("fp32", torch.device("cuda")) == "fp32"
-    assert TrainConfig(preset="brownlee").precision == "fp32" and TrainConfig(preset="dcgan").precision == "auto"
+    from acgan.config import resolve_config
+
+    assert resolve_config(TrainConfig(preset="brownlee")).precision == "fp32"
+    assert resolve_config(TrainConfig(preset="dcgan")).precision == "auto"
     run = tmp_path / "run"
     result = train(TrainConfig(**TINY, steps=8, precision="bf16"), run, show_progress=False)
     assert result.step == 8

@@ -21,7 +21,7 @@ import io
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +72,16 @@ def _tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
 
 
-def safetensors_bytes(module: nn.Module, model_config: ModelConfig, info: DatasetInfo, step: int) -> bytes:
-    """Serialise a module's state dict with the configs needed to rebuild it in the metadata."""
+def safetensors_bytes(
+    module: nn.Module, model_config: ModelConfig, info: DatasetInfo, step: int, training: dict[str, Any] | None = None
+) -> bytes:
+    """Serialise a module's state dict with the configs needed to rebuild it (and how it was trained) in the metadata."""
     metadata = {
         "format_version": str(FORMAT_VERSION),
         "model_config": json.dumps(model_config.to_dict()),
         "dataset_info": json.dumps(info.to_dict()),
         "step": str(step),
+        "training": json.dumps(training or {}),
     }
     return save_safetensors_bytes(_tensors_of(module), metadata=metadata)
 
@@ -94,6 +97,7 @@ class CheckpointContents:
     g_ema: nn.Module | None
     train_state: dict[str, Any]
     meta: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)  # objective and options, for `acgan info` and serving
 
 
 def save_checkpoint(
@@ -107,11 +111,12 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     files = {
-        GENERATOR_FILE: safetensors_bytes(contents.generator, model_config, info, contents.step),
-        DISCRIMINATOR_FILE: safetensors_bytes(contents.discriminator, model_config, info, contents.step),
-    }
+        GENERATOR_FILE: safetensors_bytes(contents.generator, model_config, info, contents.step, contents.training),
+        DISCRIMINATOR_FILE: safetensors_bytes(contents.discriminator, model_config, info, contents.step,
+                                              contents.training),
+    }  # fmt: skip
     if contents.g_ema is not None:
-        files[EMA_FILE] = safetensors_bytes(contents.g_ema, model_config, info, contents.step)
+        files[EMA_FILE] = safetensors_bytes(contents.g_ema, model_config, info, contents.step, contents.training)
     buffer = io.BytesIO()
     torch.save(contents.train_state, buffer)
     files[TRAIN_STATE_FILE] = buffer.getvalue()
@@ -209,6 +214,7 @@ class WeightsFile:
     model_config: ModelConfig
     info: DatasetInfo
     step: int
+    training: dict[str, Any] = field(default_factory=dict)  # empty for files written before it was recorded
 
 
 def read_weights(path: Path) -> WeightsFile:
@@ -230,9 +236,12 @@ def read_weights(path: Path) -> WeightsFile:
         model_config = ModelConfig.from_dict(json.loads(metadata["model_config"]))
         info = DatasetInfo.from_dict(json.loads(metadata["dataset_info"]))
         step = int(metadata.get("step", 0))
+        training = json.loads(metadata.get("training", "{}"))
+        if not isinstance(training, dict):
+            raise TypeError("training facts are not a JSON object")
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} lacks acgan metadata ({exc}); was it written by acgan?") from None
-    return WeightsFile(tensors, model_config, info, step)
+    return WeightsFile(tensors, model_config, info, step, training)
 
 
 def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:

@@ -1,8 +1,14 @@
-"""Training configuration: one frozen dataclass, validated once, saved as JSON with every run."""
+"""Training configuration: one frozen dataclass, validated once, saved as JSON with every run.
+
+Fields left at None mean "the preset's (or objective's) default". `resolve_config` fills them in, outside
+the dataclass, so `config.replace(preset=...)` on an unresolved config picks up the new preset's defaults,
+and the config a run saves (resolved) says exactly what was used.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +16,7 @@ from acgan.errors import AcganError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+D_UPDATES = ("seeds", "joint")
 DEFAULT_EPOCHS = 10
 BEST_METRICS = (
     "intra_fd",
@@ -21,6 +28,9 @@ BEST_METRICS = (
     "density",
     "coverage",
 )
+# What configs saved before the objective options existed meant by their absence.
+LEGACY_DEFAULTS: dict[str, Any] = {"objective": "acgan", "d_updates": "seeds", "spectral_norm": False,
+                                   "diffaugment": "", "width": 0}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,21 @@ class TrainConfig:
     )
     limit: int | None = None  # use only the first `limit` training images
     z_dim: int = 100
+    width: int | None = None  # base channel count of presets that have one (dcgan); None: the preset's
     batch_size: int = 64  # full batch: D sees half real, half generated; G sees a full batch
     lr_g: float | None = None  # Adam learning rates; None: the preset's (seeds 2e-4)
     lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
-    d_class_loss_on_fake: bool = True  # False: D's classifier learns from real images only (Keras example option)
+    objective: str | None = None  # acgan, keras, hinge, tac, adc, reacgan (acgan.objectives); None: the preset's
+    class_weight: float = 1.0  # weight of the class terms (lambda)
+    d_class_loss_on_fake: bool | None = None  # acgan only: False trains D's classifier on real images only
+    d2d_margin: float | None = None  # reacgan only: positive margin m_p (None: 0.98)
+    d2d_temperature: float | None = None  # reacgan only: temperature tau (None: 0.5)
+    spectral_norm: bool | None = None  # spectral normalisation of D's layers; None: the preset's
+    diffaugment: str | None = None  # DiffAugment policy "translation,cutout,color" ("" none); None: the preset's
+    d_updates: str | None = None  # "seeds" (D real, D generated, G) or "joint" (one D update); None: the preset's
+    d_steps: int = 1  # D updates (each on a fresh batch) per G update
     ema_decay: float | None = None  # moving average of G's weights for sampling; 0 disables; None: the preset's default
     epochs: int | None = DEFAULT_EPOCHS
     steps: int | None = None
@@ -53,23 +72,15 @@ class TrainConfig:
     precision: str | None = None  # fp32, bf16 (autocast, fp32 weights) or auto (see acgan.device); None: the preset's
     log_every: int = 0  # print the seeds' per-step line every N steps; 0 shows a progress bar instead
     metrics_every: int = 10  # steps between lines of metrics.jsonl
-    sample_every: int = 1  # epochs between sample grids (and `latest` checkpoints)
+    sample_every: int = 1  # epochs between sample grids (each with a `latest` checkpoint)
     keep_every: int = 10  # epochs between checkpoints kept for good (besides `latest`)
+    checkpoint_every: int = 0  # also checkpoint every N steps (0: off)
+    checkpoint_minutes: float = 0.0  # also checkpoint every N minutes of training (0: off)
     eval_every: int = 0  # epochs between quick evaluations (0: none); keeps a `best` checkpoint
     eval_samples: int = 2000  # generated samples per quick evaluation
     best_metric: str = "intra_fd"  # metric that picks the `best` checkpoint
 
     def __post_init__(self) -> None:
-        from acgan.models.presets import get_preset  # deferred: models import nothing from config
-
-        preset = get_preset(self.preset)
-        if self.ema_decay is None:  # resolved once, so the saved config says what was used
-            object.__setattr__(self, "ema_decay", preset.ema_decay)
-        if self.precision is None:
-            object.__setattr__(self, "precision", preset.precision)
-        for name in ("lr_g", "lr_d"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, preset.lr)
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,17 +88,30 @@ class TrainConfig:
 
     @property
     def learning_rates(self) -> tuple[float, float]:
-        """(G's, D's) Adam learning rates, as resolved from the preset when not given."""
-        assert self.lr_g is not None and self.lr_d is not None  # resolved in __post_init__
+        """(G's, D's) Adam learning rates; the config must be resolved."""
+        if self.lr_g is None or self.lr_d is None:
+            raise AcganError("learning rates are unresolved: call acgan.config.resolve_config first")
         return self.lr_g, self.lr_d
+
+    @property
+    def is_resolved(self) -> bool:
+        return (
+            all(getattr(self, name) is not None for name in _PRESET_DEFAULTS) and self.d_class_loss_on_fake is not None
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, rejecting unknown keys (a typo must not silently fall back to a default)."""
+        """Build from a dict, rejecting unknown keys (a typo must not silently fall back to a default).
+
+        A dict saved before the objective options existed (no "objective" key) gets their legacy values,
+        so old runs resume with the training they started with.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise AcganError(f"unknown configuration key(s): {', '.join(unknown)}")
+        if "objective" not in data:
+            data = {**LEGACY_DEFAULTS, **data}
         return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -95,18 +119,89 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def validate(config: TrainConfig) -> None:
-    """Cross-field checks; AcganError with a message naming the offending option."""
-    from acgan.models.presets import get_preset  # deferred: models import nothing from config
+# Fields whose None means "the preset's default", and the Preset attribute that holds it.
+_PRESET_DEFAULTS = {"lr_g": "lr", "lr_d": "lr", "ema_decay": "ema_decay", "precision": "precision",
+                    "objective": "objective", "d_updates": "d_updates", "spectral_norm": "spectral_norm",
+                    "diffaugment": "diffaugment", "width": "width"}  # fmt: skip
 
-    get_preset(config.preset)
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """A copy with every default filled in from the preset and the objective, checked as a whole.
+
+    Resolving is idempotent; a resolved config keeps its values when its preset changes (they are explicit).
+    """
+    from acgan.models.presets import get_preset  # deferred: models import nothing from config
+    from acgan.objectives import DataToDataObjective, objective_class
+
+    preset = get_preset(config.preset)
+    changes = {name: getattr(preset, attr) for name, attr in _PRESET_DEFAULTS.items() if getattr(config, name) is None}
+    objective = objective_class(changes.get("objective", config.objective) or "acgan")
+    if config.d_class_loss_on_fake is None:
+        changes["d_class_loss_on_fake"] = (
+            objective.class_on_fake_default
+            if objective.class_on_fake_default is not None
+            else objective.class_on_fake  # the dataclass field's default
+        )
+    if objective is DataToDataObjective:
+        if config.d2d_margin is None:
+            changes["d2d_margin"] = DataToDataObjective.margin
+        if config.d2d_temperature is None:
+            changes["d2d_temperature"] = DataToDataObjective.temperature
+    resolved = config.replace(**changes)
+    _check_objective_options(resolved)
+    return resolved
+
+
+def _check_objective_options(config: TrainConfig) -> None:
+    """Options that only some objectives take: a one-line error for every combination that makes no sense."""
+    from acgan.objectives import objective_class
+
+    objective = objective_class(config.objective or "acgan")
+    fixed = objective.class_on_fake_default is None
+    if fixed and config.d_class_loss_on_fake != objective.class_on_fake:
+        where = "real and generated images" if objective.class_on_fake else "real images only"
+        raise AcganError(
+            f"objective '{objective.name}' fixes where D's class loss applies ({where}); "
+            "leave d_class_loss_on_fake unset"
+        )
+    if objective.name != "reacgan" and (config.d2d_margin is not None or config.d2d_temperature is not None):
+        raise AcganError(f"d2d_margin and d2d_temperature apply to objective 'reacgan' only, not '{objective.name}'")
+
+
+def validate(config: TrainConfig) -> None:
+    """Checks of each given value and across fields; AcganError with a message naming the offending parameter."""
+    from acgan.augment import parse_policy
+    from acgan.models.presets import get_preset  # deferred: models import nothing from config
+    from acgan.objectives import objective_class
+
+    preset = get_preset(config.preset)
+    if config.objective is not None:
+        objective_class(config.objective)
+    if config.diffaugment is not None:
+        try:
+            parse_policy(config.diffaugment)
+        except ValueError as exc:
+            raise AcganError(f"diffaugment: {exc}") from None
+
+    def finite_positive(value: float | None) -> bool:
+        return value is None or (math.isfinite(value) and value > 0)
+
     checks = [
         (config.batch_size >= 2 and config.batch_size % 2 == 0, f"batch_size must be an even number >= 2, got {config.batch_size}"),
         (config.z_dim >= 1, f"z_dim must be >= 1, got {config.z_dim}"),
-        (config.lr_g is not None and config.lr_g > 0 and config.lr_d is not None and config.lr_d > 0,
-         "learning rates must be > 0"),
+        (config.width is None or config.width >= 0, f"width must be >= 1, got {config.width}"),
+        (not config.width or preset.width > 0,
+         f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only"),
+        (finite_positive(config.lr_g) and finite_positive(config.lr_d), "learning rates must be finite and > 0"),
         (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1, "Adam betas must be in [0, 1)"),
-        (config.ema_decay is not None and 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
+        (math.isfinite(config.class_weight) and config.class_weight > 0,
+         f"class_weight must be finite and > 0 (an AC-GAN needs its class terms), got {config.class_weight}"),
+        (config.d2d_margin is None or 0 < config.d2d_margin <= 1, f"d2d_margin must be in (0, 1], got {config.d2d_margin}"),
+        (finite_positive(config.d2d_temperature), f"d2d_temperature must be finite and > 0, got {config.d2d_temperature}"),
+        (config.d_updates is None or config.d_updates in D_UPDATES,
+         f"d_updates must be one of {', '.join(D_UPDATES)}, got '{config.d_updates}'"),
+        (config.d_steps >= 1, f"d_steps must be >= 1, got {config.d_steps}"),
+        (config.ema_decay is None or 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
         (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
         (config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}"),
         (config.max_minutes is None or config.max_minutes > 0, f"max_minutes must be > 0, got {config.max_minutes}"),
@@ -116,9 +211,12 @@ def validate(config: TrainConfig) -> None:
         ),
         (config.limit is None or config.limit >= config.batch_size // 2, "limit must be at least half a batch"),
         (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got '{config.device}'"),
-        (config.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got '{config.precision}'"),
+        (config.precision is None or config.precision in PRECISIONS,
+         f"precision must be one of {', '.join(PRECISIONS)}, got '{config.precision}'"),
         (config.log_every >= 0 and config.metrics_every >= 1, "log_every must be >= 0 and metrics_every >= 1"),
         (config.sample_every >= 1 and config.keep_every >= 1, "sample_every and keep_every must be >= 1"),
+        (config.checkpoint_every >= 0 and config.checkpoint_minutes >= 0,
+         "checkpoint_every and checkpoint_minutes must be >= 0"),
         (config.eval_every >= 0 and config.eval_samples >= 100, "eval_every must be >= 0 and eval_samples >= 100"),
         (config.best_metric in BEST_METRICS, f"best_metric must be one of {', '.join(BEST_METRICS)}, got '{config.best_metric}'"),
     ]  # fmt: skip

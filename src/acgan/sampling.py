@@ -7,8 +7,9 @@ image depends only on (weights, s + i, label): never on the global RNG or on wha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -131,6 +132,7 @@ class TrainedGenerator:
     info: DatasetInfo
     step: int
     source: Path
+    training: dict[str, Any] = field(default_factory=dict)  # objective and options it was trained with
 
     def sample(
         self,
@@ -161,4 +163,4 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
     generator = build_generator(weights.model_config)
     load_state(generator, weights.tensors, weights_path)
     place(generator, torch.device(device)).eval()  # channels-last on CPU/CUDA: 20% faster sampling (dcgan)
-    return TrainedGenerator(generator, weights.info, weights.step, weights_path)
+    return TrainedGenerator(generator, weights.info, weights.step, weights_path, weights.training)

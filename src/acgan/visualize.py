@@ -86,24 +86,25 @@ def save_figure(fig: Any, output: Path, dpi: int = 100) -> None:
     tmp.replace(output)
 
 
+NOT_STATISTICS = frozenset({"step", "epoch", "images_seen", "seconds"})
+
+
 def plot_losses(metrics_path: Path, output: Path) -> None:
-    """Plot the losses and accuracies recorded in metrics.jsonl against the training step."""
+    """Plot every training statistic in metrics.jsonl against the step, by name: losses left, accuracies right."""
     plt = pyplot()
-    records = [r for r in read_jsonl(metrics_path) if "d_real_source" in r]
-    if not records:
+    records = [r for r in read_jsonl(metrics_path) if "kind" not in r and "step" in r]
+    names = list(dict.fromkeys(k for r in records for k, v in r.items() if k not in NOT_STATISTICS
+                               and isinstance(v, int | float)))  # fmt: skip
+    if not records or not names:
         return
-    steps = [r["step"] for r in records]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for key, label in [("d_real_source", "D real: source"), ("d_fake_source", "D fake: source"),
-                       ("g_source", "G: source"), ("d_real_class", "D real: class"),
-                       ("d_fake_class", "D fake: class"), ("g_class", "G: class")]:  # fmt: skip
-        ax_loss.plot(steps, [r[key] for r in records], label=label, linewidth=1)
-    ax_loss.set(xlabel="step", ylabel="loss", title="Losses", yscale="log")
-    ax_loss.legend(fontsize=8)
-    for key, label in [("d_real_acc", "D source acc. (real)"), ("d_fake_acc", "D source acc. (fake)"),
-                       ("d_real_class_acc", "D class acc. (real)"), ("d_fake_class_acc", "D class acc. (fake)")]:  # fmt: skip
-        ax_acc.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+    for name in names:
+        points = [(r["step"], r[name]) for r in records if name in r]
+        ax = ax_acc if name.endswith("acc") else ax_loss
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=name, linewidth=1)
+    ax_loss.set(xlabel="step", ylabel="loss", title="Losses", yscale="symlog")  # some objectives go negative
+    ax_loss.legend(fontsize=7)
     ax_acc.set(xlabel="step", ylabel="accuracy", title="Discriminator accuracy", ylim=(0, 1.02))
-    ax_acc.legend(fontsize=8)
+    ax_acc.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, output)

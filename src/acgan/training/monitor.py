@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from acgan.checkpoint import mark_best, read_best
 from acgan.evaluation.evaluate import HIGHER_IS_BETTER, Evaluator
 from acgan.models.networks import Generator
+from acgan.training.run_writer import RunWriter
 from acgan.visualize import pyplot, read_jsonl, save_figure
 
 SOURCE_COLLAPSE_LOSS = 0.05  # D's real and fake source losses both below this: D wins outright
 ACCURACY_DROP = 0.05  # conditional accuracy this far below its best so far is worth a warning
-EVAL_PLOT = "eval.png"
 
 
 def source_collapse_warning(d_real_source: float, d_fake_source: float, step: int) -> str | None:
@@ -33,23 +31,24 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
 
 @dataclass
 class EvalTracker:
-    """Runs quick evaluations, logs them to metrics.jsonl, plots them and maintains `checkpoints/best`."""
+    """Runs quick evaluations; the run writer logs them, plots them and keeps `checkpoints/best`."""
 
     evaluator: Evaluator
-    run_dir: Path
+    writer: RunWriter
     metric: str
     num: int
     seed: int
     best_accuracy: float | None = None
 
     def __call__(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> list[str]:
+        """Evaluate `generator` (saved as `checkpoint_dir`); return the warnings it raises."""
         report = self.evaluator.evaluate(generator, num=self.num, seed=self.seed)
         values = {name: row["generated"] for name, row in report["metrics"].items()}
-        line = {"kind": "eval", "step": step, "epoch": epoch, **{k: round(v, 6) for k, v in values.items()},
-                "real": {k: round(row["real"], 6) for k, row in report["metrics"].items()},
-                "collapsed_classes": report["collapsed_classes"], "seconds": report["seconds"]}  # fmt: skip
-        with open(self.run_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(line) + "\n")
+        self.writer.record_evaluation(
+            {"kind": "eval", "step": step, "epoch": epoch, **{k: round(v, 6) for k, v in values.items()},
+             "real": {k: round(row["real"], 6) for k, row in report["metrics"].items()},
+             "collapsed_classes": report["collapsed_classes"], "seconds": report["seconds"]}
+        )  # fmt: skip
         warnings = []
         if report["collapsed_classes"]:
             warnings.append(f"epoch {epoch}: classes less diverse than real data (MS-SSIM): "
@@ -59,13 +58,10 @@ class EvalTracker:
             warnings.append(f"epoch {epoch}: conditional accuracy dropped to {accuracy:.3f} "
                             f"(best so far {self.best_accuracy:.3f})")  # fmt: skip
         self.best_accuracy = max(accuracy, self.best_accuracy or 0.0)
-        best = read_best(self.run_dir)
+        best = self.writer.best()
         value = values[self.metric]
         if is_better(self.metric, value, best["value"] if best and best.get("metric") == self.metric else None):
-            mark_best(
-                self.run_dir, checkpoint_dir, {"metric": self.metric, "value": value, "step": step, "epoch": epoch}
-            )
-        plot_eval(self.run_dir / "metrics.jsonl", self.run_dir / EVAL_PLOT)
+            self.writer.mark_best(checkpoint_dir, {"metric": self.metric, "value": value, "step": step, "epoch": epoch})
         return warnings
 
 

@@ -2,6 +2,8 @@
 
 The seeds' update scheme: D on a half batch of real images, D on a half batch of generated images
 (two optimizer steps, as Keras' two `train_on_batch` calls), then G on a full batch through a frozen D.
+The "joint" scheme makes one D update on both halves. With d_steps > 1, D is updated that many times (each
+on fresh images) per G update.
 """
 
 from __future__ import annotations
@@ -10,62 +12,63 @@ from dataclasses import dataclass
 
 import torch
 
-from acgan.losses import class_accuracy, discriminator_loss, generator_loss, source_accuracy
-from acgan.models.networks import Discriminator, Generator
-
-# Keys of the per-step statistics, in the order of the seeds' log line (dr, df, g) then accuracies.
-STAT_KEYS = (
-    "d_real_source", "d_real_class", "d_fake_source", "d_fake_class", "g_source", "g_class",
-    "d_real_acc", "d_fake_acc", "d_real_class_acc", "d_fake_class_acc",
-)  # fmt: skip
+from acgan.augment import diff_augment
+from acgan.objectives import Objective, Stats
+from acgan.training.state import TrainState
 
 
-@dataclass
-class Models:
-    """The networks and optimizers a step updates."""
+@dataclass(frozen=True)
+class StepPlan:
+    """How a step updates the networks: the objective, the D update scheme and DiffAugment's policy."""
 
-    generator: Generator
-    discriminator: Discriminator
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    g_ema: Generator | None = None
+    objective: Objective
+    d_updates: str = "seeds"  # "seeds" or "joint"
+    d_steps: int = 1
+    augment: tuple[str, ...] = ()  # DiffAugment transformations, applied to every image D sees
+
+    def d_view(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """What D sees of (B, C, H, W) images: augmented when the plan says so."""
+        return diff_augment(images, self.augment, rng) if self.augment else images
+
+
+def _prefixed(prefix: str, stats: Stats) -> Stats:
+    return {f"{prefix}{name}": value for name, value in stats.items()}
 
 
 def discriminator_phase(
-    models: Models, images: torch.Tensor, labels: torch.Tensor, is_real: bool, use_class_loss: bool = True
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One D update on a half batch (B, C, H, W) of all-real or all-generated images with (B,) labels.
+    state: TrainState, plan: StepPlan, halves: list[tuple[torch.Tensor, torch.Tensor, bool]]
+) -> Stats:
+    """One D update on the given half batches [(images (B, C, H, W), labels (B,), is_real)], losses summed.
 
-    Returns detached scalars: source loss, class loss, source accuracy, class accuracy.
+    Returns the objective's detached statistics, prefixed d_real_ / d_fake_.
     """
-    models.opt_d.zero_grad(set_to_none=True)
-    output = models.discriminator(images)  # adv (B,), class (B, K)
-    terms = discriminator_loss(output, labels, is_real, use_class_loss)
-    terms.total.backward()
-    models.opt_d.step()
-    return (
-        terms.source.detach(),
-        terms.klass.detach(),
-        source_accuracy(output.adv_logits.detach(), is_real),
-        class_accuracy(output.class_logits.detach(), labels),
-    )
+    state.opt_d.zero_grad(set_to_none=True)
+    total: torch.Tensor | None = None
+    stats: Stats = {}
+    for images, labels, is_real in halves:
+        output = state.discriminator(plan.d_view(images, state.rng), labels)
+        loss, terms = plan.objective.discriminator_loss(output, labels, is_real)
+        total = loss if total is None else total + loss
+        stats.update(_prefixed("d_real_" if is_real else "d_fake_", terms))
+    assert total is not None
+    total.backward()
+    state.opt_d.step()
+    return stats
 
 
-def generator_phase(models: Models, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One G update on a full batch of latents (B, z_dim) and labels (B,) through a frozen D.
-
-    Returns detached scalars: source loss, class loss.
-    """
-    models.discriminator.requires_grad_(False)  # no gradient bookkeeping for D's weights in this phase
+def generator_phase(state: TrainState, plan: StepPlan, z: torch.Tensor, labels: torch.Tensor) -> Stats:
+    """One G update on a full batch of latents (B, z_dim) and labels (B,) through a frozen D; g_ statistics."""
+    state.discriminator.requires_grad_(False)  # no gradient bookkeeping for D's weights in this phase
     try:
-        models.opt_g.zero_grad(set_to_none=True)
-        output = models.discriminator(models.generator(z, labels))
-        terms = generator_loss(output, labels)
-        terms.total.backward()
-        models.opt_g.step()
+        state.opt_g.zero_grad(set_to_none=True)
+        images = state.generator(z, labels)  # (B, C, H, W)
+        output = state.discriminator(plan.d_view(images, state.rng), labels)
+        loss, terms = plan.objective.generator_loss(output, labels)
+        loss.backward()
+        state.opt_g.step()
     finally:
-        models.discriminator.requires_grad_(True)
-    return terms.source.detach(), terms.klass.detach()
+        state.discriminator.requires_grad_(True)
+    return _prefixed("g_", terms)
 
 
 def ema_decay_at(decay: float, step: int) -> float:
@@ -87,37 +90,48 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         ema_buffer.copy_(buffer)
 
 
+def _mean_stats(updates: list[Stats]) -> Stats:
+    if len(updates) == 1:
+        return updates[0]
+    return {name: torch.stack([u[name] for u in updates]).mean() for name in updates[0]}
+
+
 def training_step(
-    models: Models,
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    state: TrainState,
+    plan: StepPlan,
+    real_images: torch.Tensor,
+    real_labels: torch.Tensor,
     batch_size: int,
-    rng: torch.Generator,
-    use_class_loss_on_fake: bool = True,
     ema_decay: float = 0.0,
-) -> torch.Tensor:
-    """One full step of the seeds' scheme; returns the statistics as a (len(STAT_KEYS),) tensor.
+) -> Stats:
+    """One full step: plan.d_steps D updates, then one G update and the moving average; named statistics.
 
-    images: (N, C, H, W) in [-1, 1], the whole training set on the training device; labels: (N,) int64.
-    D sees batch_size // 2 real and batch_size // 2 generated images; G sees batch_size.
-    Random indices, latents and fake labels come from `rng` (a generator on the same device).
+    real_images: (d_steps * batch_size / 2, C, H, W) in [-1, 1], real_labels: (d_steps * batch_size / 2,) int64.
+    Each D update sees batch_size / 2 real and batch_size / 2 generated images; G sees batch_size.
+    Latents, fake labels and augmentations come from state.rng. Statistics are detached scalar tensors
+    (means over the D updates), left on the device so the caller decides when to synchronise.
     """
-    device = images.device
-    generator, config = models.generator, models.generator.config
+    device = real_images.device
+    generator, config = state.generator, state.generator.config
     half = batch_size // 2
-    real_index = torch.randint(images.shape[0], (half,), generator=rng, device=device)  # (B/2,)
-    d_real = discriminator_phase(models, images[real_index], labels[real_index], is_real=True)
+    d_updates = []
+    for index in range(plan.d_steps):
+        real = (real_images[index * half : (index + 1) * half], real_labels[index * half : (index + 1) * half])
+        if plan.d_updates == "seeds":
+            real_stats = discriminator_phase(state, plan, [(*real, True)])
+        z = torch.randn(half, config.z_dim, generator=state.rng, device=device)  # (B/2, z_dim)
+        fake_labels = torch.randint(config.num_classes, (half,), generator=state.rng, device=device)  # (B/2,)
+        with torch.no_grad():
+            fake = generator(z, fake_labels)  # (B/2, C, H, W)
+        if plan.d_updates == "seeds":
+            d_updates.append({**real_stats, **discriminator_phase(state, plan, [(fake, fake_labels, False)])})
+        else:
+            d_updates.append(discriminator_phase(state, plan, [(*real, True), (fake, fake_labels, False)]))
 
-    z = torch.randn(half, config.z_dim, generator=rng, device=device)  # (B/2, z_dim)
-    fake_labels = torch.randint(config.num_classes, (half,), generator=rng, device=device)  # (B/2,)
-    with torch.no_grad():
-        fake = generator(z, fake_labels)  # (B/2, C, H, W)
-    d_fake = discriminator_phase(models, fake, fake_labels, is_real=False, use_class_loss=use_class_loss_on_fake)
-
-    z = torch.randn(batch_size, config.z_dim, generator=rng, device=device)  # (B, z_dim)
-    g_labels = torch.randint(config.num_classes, (batch_size,), generator=rng, device=device)  # (B,)
-    g_source, g_class = generator_phase(models, z, g_labels)
-    if models.g_ema is not None:
-        update_ema(models.g_ema, generator, ema_decay)
-    return torch.stack([d_real[0], d_real[1], d_fake[0], d_fake[1], g_source, g_class,
-                        d_real[2], d_fake[2], d_real[3], d_fake[3]])  # fmt: skip
+    z = torch.randn(batch_size, config.z_dim, generator=state.rng, device=device)  # (B, z_dim)
+    g_labels = torch.randint(config.num_classes, (batch_size,), generator=state.rng, device=device)  # (B,)
+    g_stats = generator_phase(state, plan, z, g_labels)
+    if state.g_ema is not None:
+        update_ema(state.g_ema, generator, ema_decay)
+    state.step += 1
+    return {**_mean_stats(d_updates), **g_stats}

@@ -1,0 +1,137 @@
+"""The run directory: the one place that writes into it, so its layout lives here.
+
+RUN/config.json          resolved configuration, model config, data set facts, runtime
+RUN/metrics.jsonl        one JSON object per metrics window; {"kind": "eval"} and {"kind": "warning"} lines
+RUN/samples/*.png        progress grids (one row per class, fixed latents); RUN/samples.gif
+RUN/losses.png           every logged statistic by name; RUN/eval.png the quick evaluations
+RUN/checkpoints/         see acgan.checkpoint
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from acgan.checkpoint import (
+    CHECKPOINTS_DIR,
+    LATEST,
+    CheckpointContents,
+    atomic_write_bytes,
+    mark_best,
+    read_best,
+    save_checkpoint,
+)
+from acgan.data.dataset import DatasetInfo
+from acgan.errors import AcganError
+from acgan.models.networks import ModelConfig
+from acgan.visualize import plot_losses, read_jsonl, save_gif
+
+RUN_CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+SAMPLES = "samples"
+LOSS_PLOT = "losses.png"
+EVAL_PLOT = "eval.png"
+SAMPLES_GIF = "samples.gif"
+
+
+class RunExists(AcganError):
+    """The run directory already holds a run with checkpoints (resume it, or choose another directory)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"{run_dir} already holds a run; resume it or choose another run directory")
+        self.run_dir = run_dir
+
+
+class RunWriter:
+    """Writes a run directory's files; every write is atomic or an append of whole lines."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.run_dir / CHECKPOINTS_DIR / LATEST).is_file()
+
+    def check(self, resume: bool) -> None:
+        """Before any work: AcganError when resuming a directory with no run, RunExists when starting a new run
+        over one that has checkpoints. A run that stopped before its first checkpoint may be started again."""
+        has_config = (self.run_dir / RUN_CONFIG).is_file()
+        if resume and not has_config:
+            raise AcganError(f"{self.run_dir} holds no run to resume (no {RUN_CONFIG})")
+        if not resume and has_config and self.has_checkpoint:
+            raise RunExists(self.run_dir)
+
+    def start(self, resume: bool) -> bool:
+        """Create the directory; return whether there is a checkpoint to resume from.
+
+        A run that stopped before its first checkpoint restarts from step 0 (resumed or started again):
+        its partial metrics and grids are cleared.
+        """
+        self.check(resume)
+        if (self.run_dir / RUN_CONFIG).is_file() and not self.has_checkpoint:
+            self._clear_partial_run()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return resume and self.has_checkpoint
+
+    def _clear_partial_run(self) -> None:
+        for name in (METRICS, LOSS_PLOT, EVAL_PLOT, SAMPLES_GIF):
+            (self.run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(self.run_dir / SAMPLES, ignore_errors=True)
+
+    def write_config(self, record: dict[str, Any]) -> None:
+        atomic_write_bytes(self.run_dir / RUN_CONFIG, (json.dumps(record, indent=2) + "\n").encode())
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def warning(self, step: int, message: str) -> None:
+        self.append_metrics({"kind": "warning", "step": step, "message": message})
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop metric lines logged after the checkpoint we resume from (they will be logged again)."""
+        path = self.run_dir / METRICS
+        if path.is_file():
+            kept = [record for record in read_jsonl(path) if record.get("step", 0) <= after_step]
+            atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
+
+    def save_grid(self, picture: Image.Image, name: str) -> None:
+        """Write samples/<name>.png atomically."""
+        path = self.run_dir / SAMPLES / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        picture.save(tmp)
+        tmp.replace(path)
+
+    def refresh_pictures(self, steps_per_epoch: int) -> None:
+        """Redraw losses.png and samples.gif from what has been logged and saved so far."""
+        if (self.run_dir / METRICS).is_file():
+            plot_losses(self.run_dir / METRICS, self.run_dir / LOSS_PLOT)
+        frames = sorted((self.run_dir / SAMPLES).glob("*.png"), key=lambda p: _grid_step(p, steps_per_epoch))
+        save_gif(frames, self.run_dir / SAMPLES_GIF)
+
+    def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
+                        keep: bool) -> Path:  # fmt: skip
+        return save_checkpoint(self.run_dir, contents, model_config, info, keep=keep)
+
+    def record_evaluation(self, record: dict[str, Any]) -> None:
+        """Log a quick evaluation and redraw eval.png."""
+        from acgan.training.monitor import plot_eval  # deferred: monitor imports the evaluator
+
+        self.append_metrics(record)
+        plot_eval(self.run_dir / METRICS, self.run_dir / EVAL_PLOT)
+
+    def best(self) -> dict[str, Any] | None:
+        return read_best(self.run_dir)
+
+    def mark_best(self, checkpoint_dir: Path, record: dict[str, Any]) -> None:
+        mark_best(self.run_dir, checkpoint_dir, record)
+
+
+def _grid_step(path: Path, steps_per_epoch: int) -> int:
+    kind, _, number = path.stem.partition("_")
+    return int(number) * (steps_per_epoch if kind == "epoch" else 1)
