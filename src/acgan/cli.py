@@ -15,18 +15,20 @@ import click
 import numpy as np
 import torch
 
-from acgan.config import BEST_METRICS, DEVICES, PRECISIONS, TrainConfig
+from acgan.config import BEST_METRICS, D_UPDATES, DEVICES, PRECISIONS, TrainConfig, resolve_config
 from acgan.data.dataset import dataset_names
 from acgan.errors import AcganError
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
+from acgan.objectives import OBJECTIVES
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 # Flags of `train` that map one-to-one onto TrainConfig fields.
 _TRAIN_FIELDS = (
-    "dataset", "preset", "data_dir", "limit", "z_dim", "batch_size", "lr_g", "lr_d", "ema_decay", "epochs",
-    "steps", "max_minutes", "seed", "device", "precision", "log_every", "sample_every", "keep_every", "eval_every", "eval_samples",
-    "best_metric",
+    "dataset", "preset", "data_dir", "limit", "z_dim", "width", "batch_size", "lr_g", "lr_d", "ema_decay", "epochs",
+    "steps", "max_minutes", "seed", "device", "precision", "log_every", "sample_every", "keep_every", "eval_every",
+    "eval_samples", "best_metric", "objective", "class_weight", "d_class_loss_on_fake", "d2d_margin",
+    "d2d_temperature", "spectral_norm", "diffaugment", "d_updates", "d_steps",
 )  # fmt: skip
 # What may change when resuming: where and how long to run, never what is trained.
 _RESUMABLE_FIELDS = {
@@ -39,6 +41,8 @@ _RESUMABLE_FIELDS = {
     "log_every",
     "eval_every",
     "eval_samples",
+    "checkpoint_every",
+    "checkpoint_minutes",
 }
 
 
@@ -153,11 +157,51 @@ def _given(ctx: click.Context, name: str) -> bool:
     show_default=True,
     help="Metric that picks the best checkpoint.",
 )
+@click.option(
+    "--checkpoint-every",
+    "checkpoint_cadence",
+    metavar="N|Mmin",
+    help="Also checkpoint every N steps (e.g. 500) or every M minutes (e.g. 10min).",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(list(OBJECTIVES)),
+    help="Training objective [default: the preset's]; see `acgan objectives`.",
+)
+@click.option(
+    "--class-weight",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Weight of the class terms (lambda).",
+)
+@click.option(
+    "--d-class-loss-on-fake/--d-class-loss-on-real-only",
+    default=None,
+    help="acgan objective: train D's classifier on generated images too [default: the objective's].",
+)
+@click.option(
+    "--d2d-margin", type=click.FloatRange(min=0, max=1, min_open=True), help="reacgan: positive margin m_p [0.98]."
+)
+@click.option("--d2d-temperature", type=click.FloatRange(min=0, min_open=True), help="reacgan: temperature [0.5].")
+@click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm on D [default: the preset's].")
+@click.option(
+    "--diffaugment",
+    metavar="POLICY",
+    help="DiffAugment: comma-separated translation, cutout, color (colour data), or none [default: the preset's].",
+)
+@click.option(
+    "--d-updates",
+    type=click.Choice(D_UPDATES),
+    help="seeds: D on real, D on generated, then G; joint: one D update on both [default: the preset's].",
+)
+@click.option("--d-steps", type=click.IntRange(min=1), default=1, show_default=True, help="D updates per G update.")
+@click.option("--width", type=click.IntRange(min=1), help="Base channel count of dcgan [default: the preset's].")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.pass_context
-def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_progress: bool, dry_run: bool,
-          **options: Any) -> None:  # fmt: skip
+def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, checkpoint_cadence: str | None,
+          no_progress: bool, dry_run: bool, **options: Any) -> None:  # fmt: skip
     """Train an AC-GAN.
 
     \b
@@ -170,6 +214,9 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_
     from acgan.training import train as run_training
 
     given = {name for name in _TRAIN_FIELDS if _given(ctx, name)}
+    if checkpoint_cadence is not None:
+        options.update(_parse_cadence(checkpoint_cadence))
+        given |= {"checkpoint_every", "checkpoint_minutes"}
     if resume_dir is not None:
         if run_dir is not None:
             raise click.UsageError("use either --resume RUN_DIR or --run-dir, not both")
@@ -183,10 +230,10 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_
             changes = {"epochs": None, "steps": None, "max_minutes": None, **changes}
         config, run_dir = config.replace(**changes), resume_dir
     else:
-        values = {name: _as_config_value(options[name]) for name in _TRAIN_FIELDS if name in given}
+        values = {name: _as_config_value(options[name]) for name in given}
         if "epochs" not in values and ("steps" in values or "max_minutes" in values):
             values["epochs"] = None
-        config = TrainConfig(**values)
+        config = resolve_config(TrainConfig(**values))
         run_dir = run_dir or new_run_dir(Path("runs"), config)
     if dry_run:
         click.echo(
@@ -203,6 +250,24 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, no_
 
 def _as_config_value(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
+
+
+def _parse_cadence(text: str) -> dict[str, Any]:
+    """'500' -> every 500 steps; '10min' or '10m' -> every 10 minutes; '0' -> off."""
+    value = text.strip().lower()
+    try:
+        if value.endswith(("min", "m")):
+            minutes = float(value.removesuffix("min").removesuffix("m"))
+            if not math.isfinite(minutes) or minutes <= 0:
+                raise ValueError
+            return {"checkpoint_every": 0, "checkpoint_minutes": minutes}
+        steps = int(value)
+        if steps < 0:
+            raise ValueError
+        return {"checkpoint_every": steps, "checkpoint_minutes": 0.0}
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is neither a number of steps (500) nor of minutes (10min)",
+                                 param_hint="'--checkpoint-every'") from None  # fmt: skip
 
 
 @cli.command()
@@ -294,15 +359,28 @@ def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_na
 @click.option("--num-classes", type=click.IntRange(min=2), default=10, show_default=True)
 @click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--resolution", type=click.IntRange(min=4), default=28, show_default=True)
-def summary(preset: str, z_dim: int, num_classes: int, channels: int, resolution: int) -> None:
+@click.option(
+    "--objective",
+    type=click.Choice(list(OBJECTIVES)),
+    default="acgan",
+    show_default=True,
+    help="Objective whose discriminator heads to include.",
+)
+@click.option("--spectral-norm", is_flag=True, help="Spectral normalisation on D's layers.")
+@click.option("--width", type=click.IntRange(min=1), help="Base channel count (dcgan).")
+def summary(preset: str, z_dim: int, num_classes: int, channels: int, resolution: int, objective: str,
+            spectral_norm: bool, width: int | None) -> None:  # fmt: skip
     """Print a Keras-style table of a preset's layers, output shapes and parameter counts.
 
-    Counts include BatchNorm's moving mean and variance, as Keras counts them.
+    Counts include BatchNorm's moving mean and variance, as Keras counts them. The discriminator has the
+    heads the objective needs (acgan: source + class).
     """
     from acgan.models import ModelConfig, build_discriminator, build_generator
     from acgan.models.summary import format_summary, keras_param_count, summarize
 
-    config = ModelConfig(preset, z_dim, num_classes, channels, resolution)
+    heads = OBJECTIVES[objective].heads
+    config = ModelConfig(preset, z_dim, num_classes, channels, resolution, width or 0, heads, spectral_norm)
+    click.echo(f"objective: {objective} ({OBJECTIVES[objective].description}); D heads: source, {', '.join(heads)}")
     generator, discriminator = build_generator(config), build_discriminator(config)
     z, labels = torch.zeros(2, z_dim), torch.zeros(2, dtype=torch.int64)
     g_total, d_total = keras_param_count(generator), keras_param_count(discriminator)
@@ -392,6 +470,45 @@ def list_presets() -> None:
         click.echo(f"{name:<16}{preset.source}")
 
 
+@cli.command(name="objectives")
+def list_objectives() -> None:
+    """List the training objectives (`acgan train --objective NAME`)."""
+    for name, objective in OBJECTIVES.items():
+        click.echo(f"{name:<10}{objective.description}")
+
+
+@cli.command()
+@CHECKPOINT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(checkpoint: Path, as_json: bool) -> None:
+    """Show what a checkpoint holds: data set, classes, image shape, preset, objective and training options."""
+    from acgan.sampling import load_generator
+
+    trained = load_generator(checkpoint)
+    config, data = trained.generator.config, trained.info
+    record = {"weights": str(trained.source), "step": trained.step, "dataset": data.name,
+              "class_names": list(data.class_names), "image_shape": [data.channels, data.resolution, data.resolution],
+              "model": config.to_dict(), "training": trained.training}  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    facts = trained.training
+    click.echo(f"weights:    {trained.source} (step {trained.step})")
+    click.echo(
+        f"data:       {data.name}, {data.num_classes} classes, {data.channels}x{data.resolution}x{data.resolution}"
+    )
+    click.echo(f"classes:    {', '.join(data.class_names)}")
+    click.echo(f"preset:     {config.preset} (z {config.z_dim}, width {config.width or 'fixed'}, D heads "
+               f"{', '.join(config.heads)}, spectral norm {'on' if config.spectral_norm else 'off'})")  # fmt: skip
+    if facts:
+        click.echo(f"objective:  {facts.get('objective', 'acgan')} (class weight {facts.get('class_weight', 1.0)})")
+        click.echo(
+            "training:   " + ", ".join(f"{k} {v}" for k, v in facts.items() if k not in ("objective", "class_weight"))
+        )
+    else:
+        click.echo("objective:  not recorded (written before acgan recorded it: the paper's acgan objective)")
+
+
 @cli.command()
 @CHECKPOINT_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
@@ -438,6 +555,7 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected failure into one line on stderr and an exit code."""
     from acgan.training import TrainingInterrupted
+    from acgan.training.run_writer import RunExists
 
     try:
         cli.main(args=argv, prog_name="acgan", standalone_mode=False)
@@ -448,8 +566,12 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"acgan: error: {exc.format_message()} (see {command})", err=True)
         return EXIT_USAGE
     except TrainingInterrupted as exc:
-        click.echo(f"acgan: {exc}", err=True)
+        click.echo(f"acgan: {exc}; continue with: acgan train --resume {exc.run_dir}", err=True)
         return EXIT_INTERRUPTED
+    except RunExists as exc:
+        click.echo(f"acgan: error: {exc.run_dir} already holds a run; continue it with --resume {exc.run_dir} "
+                   "or pick another --run-dir", err=True)  # fmt: skip
+        return EXIT_ERROR
     except AcganError as exc:
         click.echo(f"acgan: error: {exc}", err=True)
         return EXIT_ERROR

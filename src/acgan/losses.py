@@ -1,58 +1,70 @@
-"""The AC-GAN objective as pure functions of logits (Odena et al. 2016, and the seeds' Keras losses).
+"""Loss terms as pure functions of discriminator logits (sigmoid/softmax applied here, never in the models).
 
-D minimises BCE(source) + CE(class) on real and on generated images; G minimises the non-saturating
-BCE(source -> real) + CE(class) on its own images. Sigmoid and softmax are applied here, from logits,
-never inside the models.
+Each objective in acgan.objectives is a weighted sum of these terms; every one works in fp32 even when the
+networks ran under bf16 autocast.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 
-from acgan.models.networks import DiscriminatorOutput
 
+def source_bce(adv_logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean binary cross-entropy of (B,) logits against a constant target in [0, 1] (1 real, 0 generated).
 
-class LossTerms(NamedTuple):
-    """The two parts of one AC-GAN loss, each a scalar tensor."""
-
-    source: torch.Tensor  # binary cross-entropy of the real/fake logit
-    klass: torch.Tensor  # cross-entropy of the class logits (0 when the class term is disabled)
-
-    @property
-    def total(self) -> torch.Tensor:
-        return self.source + self.klass
+    -mean(t log sigmoid(l) + (1 - t) log(1 - sigmoid(l))). A target of 0.95 is the Keras example's one-sided
+    soft label (Salimans et al. 2016, section 3.4).
+    """
+    adv_logits = adv_logits.float()
+    return F.binary_cross_entropy_with_logits(adv_logits, torch.full_like(adv_logits, target))
 
 
 def source_loss(adv_logits: torch.Tensor, is_real: bool) -> torch.Tensor:
-    """Mean binary cross-entropy of (B,) logits against an all-real (1) or all-fake (0) target."""
+    """Mean BCE of (B,) logits against an all-real (1) or all-generated (0) hard target."""
     adv_logits = adv_logits.float()  # fp32 loss even when the networks ran under bf16 autocast
     target = torch.ones_like(adv_logits) if is_real else torch.zeros_like(adv_logits)
     return F.binary_cross_entropy_with_logits(adv_logits, target)
 
 
+def hinge_discriminator(adv_logits: torch.Tensor, is_real: bool) -> torch.Tensor:
+    """D's hinge loss on (B,) logits (Lim & Ye 2017; Miyato et al. 2018): mean relu(1 - l) real, relu(1 + l) fake."""
+    adv_logits = adv_logits.float()
+    return F.relu(1.0 - adv_logits).mean() if is_real else F.relu(1.0 + adv_logits).mean()
+
+
+def hinge_generator(adv_logits: torch.Tensor) -> torch.Tensor:
+    """G's hinge loss on (B,) logits of its images: -mean(l)."""
+    return -adv_logits.float().mean()
+
+
 def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of (B, K) logits against (B,) int64 labels (softmax applied here)."""
+    """Mean cross-entropy of (B, K) logits against (B,) int64 labels in [0, K) (softmax applied here)."""
     return F.cross_entropy(class_logits.float(), labels)
 
 
-def discriminator_loss(
-    output: DiscriminatorOutput, labels: torch.Tensor, is_real: bool, use_class_loss: bool = True
-) -> LossTerms:
-    """D's loss on one half batch: real images (source target 1) or generated ones (target 0).
+def data_to_data_cross_entropy(
+    embedding: torch.Tensor, proxies: torch.Tensor, labels: torch.Tensor, margin: float, temperature: float
+) -> torch.Tensor:
+    """ReACGAN's data-to-data cross-entropy (Kang et al. 2021, arXiv 2111.01118, eq. 6), mean over the batch.
 
-    `use_class_loss=False` drops the class term, the Keras example's option of training the auxiliary
-    classifier on real images only.
+    embedding: (B, E) image embeddings; proxies: (B, E) the proxies of each image's class; labels: (B,).
+    With f, v the L2-normalised embedding and proxy, m_p = margin, m_n = 1 - margin, tau = temperature:
+
+        -log( exp([f_i.v_i - m_p]_- / tau) /
+              (exp([f_i.v_i - m_p]_- / tau) + sum_{j: y_j != y_i} exp([f_i.f_j - m_n]_+ / tau)) )
+
+    Positives are pulled to the proxy until their cosine passes m_p; only images of *other* classes are
+    repelled (false-negative removal), and only while their cosine exceeds m_n.
     """
-    klass = class_loss(output.class_logits, labels) if use_class_loss else output.class_logits.new_zeros(())
-    return LossTerms(source_loss(output.adv_logits, is_real), klass)
-
-
-def generator_loss(output: DiscriminatorOutput, labels: torch.Tensor) -> LossTerms:
-    """G's non-saturating loss: D should call its images real and of the requested class."""
-    return LossTerms(source_loss(output.adv_logits, is_real=True), class_loss(output.class_logits, labels))
+    f = F.normalize(embedding.float(), dim=1)  # (B, E)
+    v = F.normalize(proxies.float(), dim=1)  # (B, E)
+    positive = torch.clamp((f * v).sum(dim=1) - margin, max=0.0) / temperature  # (B,) [.]_-
+    similarities = torch.clamp(f @ f.T - (1.0 - margin), min=0.0) / temperature  # (B, B) [.]_+
+    other_class = labels[:, None] != labels[None, :]  # (B, B), False on the diagonal
+    negatives = similarities.masked_fill(~other_class, float("-inf"))  # (B, B)
+    logits = torch.cat([positive[:, None], negatives], dim=1)  # (B, 1 + B)
+    return (torch.logsumexp(logits, dim=1) - positive).mean()
 
 
 def source_accuracy(adv_logits: torch.Tensor, is_real: bool) -> torch.Tensor:

@@ -37,15 +37,20 @@ from acgan.models.layers import Reshape, init_weights
 from acgan.models.networks import ConcatEmbedding, Discriminator, Generator, ModelConfig
 
 EMA_DECAY = 0.999  # sampling from a moving average of G: see the module docstring
+OBJECTIVE = "acgan"  # training defaults chosen by benchmarks/quality.py: see the README's objective table
+D_UPDATES = "seeds"
+SPECTRAL_NORM = False
+DIFFAUGMENT = ""
+WIDTH = 32
 LEARNING_RATE = 1e-3  # Adam's, for G and D: see the module docstring
-WIDTH = 32  # base channel count; the generator's widest layer is 4 * WIDTH
+ORIGINAL_WIDTH = 32  # base channel count of checkpoints saved before width was a parameter (width 0)
 EMBED_DIM = 32
 
 
 def dcgan_generator(config: ModelConfig) -> Generator:
     if config.resolution % 4:
         raise ValueError(f"preset 'dcgan' needs a resolution divisible by 4, got {config.resolution}")
-    base, w = config.resolution // 4, WIDTH
+    base, w = config.resolution // 4, config.width or ORIGINAL_WIDTH
     stem = ConcatEmbedding(init_weights(nn.Embedding(config.num_classes, EMBED_DIM), "normal_002"))
     trunk = nn.Sequential(
         init_weights(nn.Linear(config.z_dim + EMBED_DIM, 4 * w * base * base, bias=False), "normal_002"),
@@ -63,7 +68,7 @@ def dcgan_generator(config: ModelConfig) -> Generator:
 
 
 def dcgan_discriminator(config: ModelConfig) -> Discriminator:
-    w, side = WIDTH, config.resolution // 4
+    w, side = config.width or ORIGINAL_WIDTH, config.resolution // 4
     trunk = nn.Sequential(
         init_weights(nn.Conv2d(config.channels, w, 4, stride=2, padding=1), "normal_002"), nn.LeakyReLU(0.2),
         init_weights(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), "normal_002"), nn.LeakyReLU(0.2),
@@ -71,6 +76,6 @@ def dcgan_discriminator(config: ModelConfig) -> Discriminator:
         nn.Flatten(),
     )  # fmt: skip
     discriminator = Discriminator(config, trunk, 4 * w * side * side)
-    init_weights(discriminator.adv_head, "normal_002")
-    init_weights(discriminator.class_head, "normal_002")
+    for head in discriminator.linear_heads():
+        init_weights(head, "normal_002")
     return discriminator

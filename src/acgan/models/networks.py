@@ -6,14 +6,22 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+HEADS = ("class", "twin", "adc", "embed")  # optional discriminator heads besides the source logit
+EMBED_DIM = 128  # size of the "embed" head's projection and class proxies (ReACGAN)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Constructor arguments of a generator/discriminator pair (saved as JSON with every checkpoint).
 
-    num_classes, channels and resolution come from the data set, never typed by the user.
+    num_classes, channels and resolution come from the data set, never typed by the user. `heads` are the
+    discriminator heads the training objective needs: "class" (K-way classifier), "twin" (TAC-GAN's second
+    K-way classifier), "adc" (ADC-GAN's 2K-way classifier), "embed" (ReACGAN's embedding and class proxies).
+    `width` scales presets that have a width (0: the preset's original width); `spectral_norm` wraps every
+    convolution and linear layer of D in spectral normalisation.
     """
 
     preset: str
@@ -21,21 +29,38 @@ class ModelConfig:
     num_classes: int = 10
     channels: int = 1
     resolution: int = 28
+    width: int = 0
+    heads: tuple[str, ...] = ("class",)
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "heads", tuple(self.heads))  # JSON gives lists
+        unknown = sorted(set(self.heads) - set(HEADS))
+        if unknown:
+            raise ValueError(f"unknown discriminator head(s) {', '.join(unknown)} (known: {', '.join(HEADS)})")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["heads"] = list(self.heads)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from JSON; keys added after format 1's first release default to what they meant then."""
         known = {key: data[key] for key in ("preset", "z_dim", "num_classes", "channels", "resolution")}
-        return cls(**known)
+        optional = {key: data[key] for key in ("width", "heads", "spectral_norm") if key in data}
+        return cls(**known, **optional)
 
 
 class DiscriminatorOutput(NamedTuple):
-    """Logits only: losses apply sigmoid/softmax themselves."""
+    """Logits only: losses apply sigmoid/softmax themselves. Optional fields are None without their head."""
 
     adv_logits: torch.Tensor  # (B,) real/fake logit
-    class_logits: torch.Tensor  # (B, K) unnormalised class scores
+    class_logits: torch.Tensor  # (B, K) class scores: the class head's, or read off the adc/embed head
+    twin_logits: torch.Tensor | None = None  # (B, K) TAC-GAN's twin classifier, trained on generated images
+    adc_logits: torch.Tensor | None = None  # (B, 2K) ADC-GAN: class k real (k) or class k generated (K + k)
+    embedding: torch.Tensor | None = None  # (B, E) ReACGAN's image embedding, unnormalised
+    proxies: torch.Tensor | None = None  # (B, E) the class proxies of the labels passed to D, unnormalised
 
 
 class Generator(nn.Module):
@@ -55,21 +80,47 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x) -> (source logit, class logits) from a shared feature trunk and two linear heads.
+    """D(x) -> (source logit, class logits, ...) from a shared feature trunk and linear heads.
 
-    forward(x: (B, C, H, W) in [-1, 1]) -> DiscriminatorOutput((B,), (B, K)).
+    forward(x: (B, C, H, W) in [-1, 1], labels: (B,) int64 or None) -> DiscriminatorOutput. Labels are only
+    read by the "embed" head (to look up the class proxies); every other head sees the image alone.
     """
 
     def __init__(self, config: ModelConfig, trunk: nn.Module, feature_dim: int) -> None:
         super().__init__()
         self.config = config
         self.trunk = trunk
+        k, heads = config.num_classes, config.heads
         self.adv_head = nn.Linear(feature_dim, 1)
-        self.class_head = nn.Linear(feature_dim, config.num_classes)
+        self.class_head = nn.Linear(feature_dim, k) if "class" in heads else None
+        self.twin_head = nn.Linear(feature_dim, k) if "twin" in heads else None
+        self.adc_head = nn.Linear(feature_dim, 2 * k) if "adc" in heads else None
+        self.embed_head = nn.Linear(feature_dim, EMBED_DIM) if "embed" in heads else None
+        self.proxies = nn.Embedding(k, EMBED_DIM) if "embed" in heads else None
 
-    def forward(self, x: torch.Tensor) -> DiscriminatorOutput:
+    def linear_heads(self) -> list[nn.Linear]:
+        """The linear heads that exist, in construction order (presets initialise them their own way)."""
+        heads = (self.adv_head, self.class_head, self.twin_head, self.adc_head, self.embed_head)
+        return [head for head in heads if head is not None]
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorOutput:
         features = self.trunk(x)  # (B, F)
-        return DiscriminatorOutput(self.adv_head(features).squeeze(1), self.class_head(features))
+        k = self.config.num_classes
+        adc = self.adc_head(features) if self.adc_head is not None else None  # (B, 2K)
+        embedding = self.embed_head(features) if self.embed_head is not None else None  # (B, E)
+        proxies = None
+        if self.proxies is not None and labels is not None:
+            proxies = self.proxies(labels)  # (B, E)
+        if self.class_head is not None:
+            class_logits = self.class_head(features)  # (B, K)
+        elif adc is not None:
+            class_logits = adc[:, :k]  # the "real image of class k" scores
+        elif embedding is not None and self.proxies is not None:
+            class_logits = F.normalize(embedding, dim=1) @ F.normalize(self.proxies.weight, dim=1).T  # (B, K) cosines
+        else:
+            raise RuntimeError(f"discriminator heads {self.config.heads} give no class scores")
+        twin = self.twin_head(features) if self.twin_head is not None else None  # (B, K)
+        return DiscriminatorOutput(self.adv_head(features).squeeze(1), class_logits, twin, adc, embedding, proxies)
 
 
 class MultiplyEmbedding(nn.Module):

@@ -1,4 +1,4 @@
-"""Named presets: each builds a generator/discriminator pair for a ModelConfig."""
+"""Named presets: each builds a generator/discriminator pair for a ModelConfig and brings training defaults."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from acgan.errors import AcganError
 from acgan.models import dcgan, seeds
@@ -14,7 +16,11 @@ from acgan.models.networks import Discriminator, Generator, ModelConfig
 
 @dataclass(frozen=True)
 class Preset:
-    """A named architecture: where it comes from and how to build it."""
+    """A named architecture: where it comes from, how to build it, and how it trains unless told otherwise.
+
+    The seed presets keep the seeds' training: the AC-GAN objective, their three updates per step, Adam
+    2e-4, fp32, no moving average, no spectral norm or augmentation.
+    """
 
     name: str
     source: str
@@ -23,13 +29,20 @@ class Preset:
     ema_decay: float = 0.0  # default moving average of G for sampling; the seeds sample the raw G
     precision: str = "fp32"  # default training precision; the seeds reproduce Keras' fp32 arithmetic
     lr: float = 2e-4  # default Adam learning rate of G and D; the seeds' 2e-4
+    objective: str = "acgan"  # default training objective (acgan.objectives)
+    d_updates: str = "seeds"  # "seeds": D on real, D on generated, then G; "joint": one D update on both
+    spectral_norm: bool = False  # spectral normalisation of every D layer
+    diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout" ("" none)
+    width: int = 0  # base channel count for presets that have one (0: fixed architecture)
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN (default)",
-               dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto", lr=dcgan.LEARNING_RATE),
+               dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
+               lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
+               spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH),
         Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
                seeds.keras_mnist_generator, seeds.keras_mnist_discriminator),
         Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",
@@ -54,21 +67,47 @@ def get_preset(name: str) -> Preset:
         raise AcganError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})") from None
 
 
+def check_model_config(config: ModelConfig) -> Preset:
+    """The preset of `config`, after checking the options it cannot take; AcganError otherwise."""
+    preset = get_preset(config.preset)
+    if config.width and not preset.width:
+        raise AcganError(f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only")
+    if config.width < 0:
+        raise AcganError(f"width must be >= 1, got {config.width}")
+    return preset
+
+
 def build_generator(config: ModelConfig, seed: int = 0) -> Generator:
     """Build the preset's generator with weights initialised from `seed` (global RNG left untouched)."""
+    preset = check_model_config(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            return get_preset(config.preset).build_generator(config)
+            return preset.build_generator(config)
         except ValueError as exc:
             raise AcganError(str(exc)) from None
 
 
 def build_discriminator(config: ModelConfig, seed: int = 0) -> Discriminator:
     """Build the preset's discriminator with weights initialised from `seed` (global RNG left untouched)."""
+    preset = check_model_config(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         try:
-            return get_preset(config.preset).build_discriminator(config)
+            discriminator = preset.build_discriminator(config)
         except ValueError as exc:
             raise AcganError(str(exc)) from None
+        if config.spectral_norm:
+            apply_spectral_norm(discriminator)
+    return discriminator
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every Conv2d and Linear weight of `module`, in place.
+
+    One power iteration per training forward pass, as in the paper; the weights keep their initialisation.
+    """
+    for child in list(module.modules()):
+        if isinstance(child, nn.Conv2d | nn.Linear):
+            spectral_norm(child)
+    return module

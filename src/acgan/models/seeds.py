@@ -63,8 +63,8 @@ def _conv_block(
 
 
 def _keras_heads(discriminator: Discriminator) -> Discriminator:
-    init_weights(discriminator.adv_head)
-    init_weights(discriminator.class_head)
+    for head in discriminator.linear_heads():
+        init_weights(head)
     return discriminator
 
 

@@ -1,0 +1,304 @@
+"""The redesigned training core: same weights as before for the seeds, objectives and options from Python and
+the CLI, checkpoint cadence, runs that stopped before their first checkpoint, and configuration errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from acgan.augment import cutout, diff_augment, parse_policy, translation
+from acgan.config import TrainConfig, resolve_config
+from acgan.errors import AcganError
+from acgan.models import ModelConfig, build_discriminator, build_generator
+from acgan.objectives import OBJECTIVES, Objective
+from acgan.sampling import load_generator
+from acgan.training import train
+from acgan.training.loop import due_after
+from acgan.training.state import TrainState
+from acgan.training.steps import StepPlan, training_step
+
+TINY = {"limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
+
+
+# --- The seeds' training, pinned: the pre-redesign step (v0.1, commit 3266594) reproduced verbatim in math. ---
+
+
+def _reference_step(g: torch.nn.Module, d: torch.nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    images: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: torch.Generator) -> None:  # fmt: skip
+    """The seeds' scheme as acgan computed it before the redesign: D real, D fake, G; BCE + CE from logits."""
+
+    def d_update(x: torch.Tensor, y: torch.Tensor, is_real: bool) -> None:
+        opt_d.zero_grad(set_to_none=True)
+        adv, cls = d(x)[:2]
+        target = torch.ones_like(adv) if is_real else torch.zeros_like(adv)
+        (F.binary_cross_entropy_with_logits(adv.float(), target) + F.cross_entropy(cls.float(), y)).backward()
+        opt_d.step()
+
+    half = batch_size // 2
+    index = torch.randint(images.shape[0], (half,), generator=rng)
+    d_update(images[index], labels[index], True)
+    z = torch.randn(half, 100, generator=rng)
+    fake_labels = torch.randint(10, (half,), generator=rng)
+    with torch.no_grad():
+        fake = g(z, fake_labels)
+    d_update(fake, fake_labels, False)
+    z = torch.randn(batch_size, 100, generator=rng)
+    g_labels = torch.randint(10, (batch_size,), generator=rng)
+    d.requires_grad_(False)
+    opt_g.zero_grad(set_to_none=True)
+    adv, cls = d(g(z, g_labels))[:2]
+    (
+        F.binary_cross_entropy_with_logits(adv.float(), torch.ones_like(adv)) + F.cross_entropy(cls.float(), g_labels)
+    ).backward()
+    opt_g.step()
+    d.requires_grad_(True)
+
+
+def _fresh(preset: str) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer, torch.optim.Optimizer]:
+    config = ModelConfig(preset)
+    g, d = build_generator(config, seed=3), build_discriminator(config, seed=3)
+    return (g, d, torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999)))  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", ["brownlee", "lindernoren"])
+def test_seed_presets_train_to_the_same_weights_as_before_the_redesign(preset: str) -> None:
+    """A seeded short run (dropout included) gives bit-identical weights through the new core."""
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    labels = torch.arange(64) % 10
+    g_ref, d_ref, opt_g_ref, opt_d_ref = _fresh(preset)
+    torch.manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        _reference_step(g_ref, d_ref, opt_g_ref, opt_d_ref, images, labels, 16, rng)
+
+    g, d, opt_g, opt_d = _fresh(preset)
+    state = TrainState(g, d, opt_g, opt_d, torch.Generator().manual_seed(0))  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    plan = StepPlan(Objective())
+    for _ in range(3):
+        index = torch.randint(64, (8,), generator=state.rng)
+        training_step(state, plan, images[index], labels[index], 16)
+    for new, old in ((g, g_ref), (d, d_ref)):
+        for (name, a), b in zip(new.state_dict().items(), old.state_dict().values(), strict=True):
+            assert torch.equal(a, b), name
+    assert state.step == 3
+
+
+# --- Objectives and options end to end. ---
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_every_objective_trains_from_python(data_root: Path, tmp_path: Path, dataset: str, objective: str) -> None:
+    run = tmp_path / "run"
+    result = train(TrainConfig(dataset=dataset, objective=objective, steps=3, epochs=None, **TINY), run,
+                   show_progress=False)  # fmt: skip
+    assert result.step == 3
+    trained = load_generator(run)
+    assert trained.training["objective"] == objective
+    assert trained.generator.config.heads == OBJECTIVES[objective].heads or objective == "acgan"
+    assert trained.sample([0, 1], seed=0).shape == (2, 1, 28, 28)
+    line = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert "d_real_source" in line and "g_source" in line
+
+
+def test_options_change_what_is_trained(data_root: Path, tmp_path: Path) -> None:
+    config = TrainConfig(dataset="mnist", objective="hinge", spectral_norm=True, diffaugment="translation,cutout",
+                         d_updates="joint", d_steps=2, width=16, class_weight=0.5, steps=2, epochs=None, **TINY)  # fmt: skip
+    train(config, tmp_path / "run", show_progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"]["spectral_norm"] is True and saved["model"]["width"] == 16
+    assert saved["train"]["d_updates"] == "joint" and saved["train"]["d_class_loss_on_fake"] is False
+    weights = load_generator(tmp_path / "run")
+    assert weights.training["diffaugment"] == "translation,cutout" and weights.training["d_steps"] == 2
+    d = build_discriminator(ModelConfig("dcgan", width=16, spectral_norm=True))
+    assert any("parametrizations" in name for name, _ in d.named_parameters())
+
+
+def test_every_objective_trains_from_the_cli(data_root: Path, tmp_path: Path) -> None:
+    from acgan.cli import main
+
+    for objective in OBJECTIVES:
+        run = tmp_path / objective
+        argv = ["train", "--dataset", "mnist", "--objective", objective, "--limit", "96", "--batch-size", "16",
+                "--steps", "2", "--device", "cpu", "--no-progress", "--run-dir", str(run)]  # fmt: skip
+        assert main(argv) == 0, objective
+        assert json.loads((run / "config.json").read_text())["train"]["objective"] == objective
+
+
+def test_info_and_summary_name_the_objective(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from acgan.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--dataset", "mnist", "--objective", "tac", "--spectral-norm", "--limit", "96",
+            "--batch-size", "16", "--steps", "2", "--device", "cpu", "--no-progress", "--run-dir", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["info", "--checkpoint", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "objective:  tac" in out and "D heads class, twin" in out and "spectral norm on" in out
+    assert main(["summary", "--objective", "adc"]) == 0
+    assert "objective: adc" in capsys.readouterr().out
+
+
+# --- DiffAugment. ---
+
+
+def test_translation_moves_content_and_fills_with_zero() -> None:
+    image = torch.zeros(1, 1, 8, 8)
+    image[0, 0, 3, 4] = 1.0
+    moved = translation(image, torch.Generator().manual_seed(0))
+    assert moved.sum() in (0.0, 1.0) and moved.shape == image.shape  # one pixel, maybe shifted out
+    batch = torch.ones(64, 1, 16, 16)
+    shifted = translation(batch, torch.Generator().manual_seed(1))
+    zero_rows = (shifted[:, 0].sum(dim=2) == 0).sum(dim=1)  # uncovered rows per image, at most 16 / 8 = 2
+    assert int(zero_rows.max()) <= 2 and int(zero_rows.max()) >= 1
+
+
+def test_cutout_zeroes_a_half_side_square_and_is_seeded() -> None:
+    batch = torch.ones(32, 3, 16, 16)
+    out = cutout(batch, torch.Generator().manual_seed(0))
+    zeros = (out[:, 0] == 0).sum(dim=(1, 2))
+    assert int(zeros.max()) == 64 and int(zeros.min()) >= 16  # an 8x8 square, clipped at the borders
+    assert torch.equal((out == 0).all(dim=1), (out[:, :1] == 0).squeeze(1))  # same square in every channel
+    again = cutout(batch, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+
+
+def test_diff_augment_is_differentiable_and_policy_parsing() -> None:
+    x = (torch.rand(4, 3, 8, 8) * 2 - 1).requires_grad_(True)
+    diff_augment(x, parse_policy("color,translation,cutout"), torch.Generator().manual_seed(0)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert parse_policy("none") == () and parse_policy("") == ()
+    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
+        parse_policy("translation,zoom")
+
+
+def test_color_augmentation_on_grey_data_is_refused_before_training(data_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(AcganError, match="'color' needs colour images"):
+        train(TrainConfig(dataset="mnist", diffaugment="color", steps=1, epochs=None, **TINY), tmp_path / "r",
+              show_progress=False)  # fmt: skip
+    assert not (tmp_path / "r").exists()
+
+
+# --- Configuration: nonsense is refused at configuration time. ---
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"objective": "gan"}, "unknown objective"),
+        ({"objective": "tac", "d_class_loss_on_fake": True}, "fixes where D's class loss applies"),
+        ({"objective": "adc", "d_class_loss_on_fake": False}, "fixes where D's class loss applies"),
+        ({"objective": "hinge", "d2d_margin": 0.9}, "apply to objective 'reacgan' only"),
+        ({"class_weight": 0.0}, "class_weight must be finite and > 0"),
+        ({"preset": "brownlee", "width": 64}, "width applies to 'dcgan' only"),
+        ({"diffaugment": "zoom"}, "unknown DiffAugment policy"),
+        ({"d_updates": "alternate"}, "d_updates must be one of"),
+        ({"d_steps": 0}, "d_steps must be >= 1"),
+        ({"lr_g": float("inf")}, "learning rates must be finite"),
+        ({"objective": "reacgan", "d2d_temperature": 0.0}, "d2d_temperature must be finite and > 0"),
+    ],
+)
+def test_nonsense_combinations_fail_at_configuration_time(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(AcganError, match=message):
+        resolve_config(TrainConfig(**changes))  # type: ignore[arg-type]
+
+
+def test_objective_defaults_resolve() -> None:
+    assert resolve_config(TrainConfig(objective="hinge")).d_class_loss_on_fake is False
+    assert resolve_config(TrainConfig(objective="acgan")).d_class_loss_on_fake is True
+    reacgan = resolve_config(TrainConfig(objective="reacgan"))
+    assert (reacgan.d2d_margin, reacgan.d2d_temperature) == (0.98, 0.5)
+
+
+def test_configs_saved_before_objectives_existed_resume_with_the_old_training() -> None:
+    old = {k: v for k, v in resolve_config(TrainConfig()).to_dict().items()
+           if k not in ("objective", "spectral_norm", "diffaugment", "d_updates", "width", "class_weight",
+                        "d2d_margin", "d2d_temperature", "d_steps", "checkpoint_every", "checkpoint_minutes")}  # fmt: skip
+    config = TrainConfig.from_dict(old)
+    assert (config.objective, config.spectral_norm, config.diffaugment, config.width) == ("acgan", False, "", 0)
+    assert ModelConfig.from_dict({"preset": "dcgan", "z_dim": 100, "num_classes": 10, "channels": 1,
+                                  "resolution": 28}) == ModelConfig("dcgan")  # fmt: skip
+
+
+# --- Checkpoint cadence and runs that stop before their first checkpoint. ---
+
+
+def test_due_after_keeps_every_n_epochs_independently_of_sampling() -> None:
+    config = TrainConfig(sample_every=2, keep_every=3, checkpoint_every=5)
+    kept = [s for s in range(1, 61) if due_after(s, 10, config, 0.0).keep]
+    assert kept == [30, 60]  # epochs 3 and 6, though grids come every 2 epochs
+    assert all(due_after(s, 10, config, 0.0).checkpoint for s in kept)
+    grids = [s for s in range(1, 61) if due_after(s, 10, config, 0.0).grid]
+    assert grids == [20, 40, 60]
+    cadence = [s for s in range(1, 21) if due_after(s, 10, config, 0.0).checkpoint]
+    assert cadence == [5, 10, 15, 20]
+    timed = TrainConfig(checkpoint_minutes=2.0)
+    assert due_after(3, 10, timed, 2.5).checkpoint and not due_after(3, 10, timed, 1.0).checkpoint
+
+
+def test_keep_every_keeps_what_it_says(data_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"  # 6 steps per epoch; grids every 2 epochs, kept checkpoints every 3
+    train(TrainConfig(dataset="mnist", epochs=6, sample_every=2, keep_every=3, **TINY), run, show_progress=False)
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["latest", "step_00000018", "step_00000036"]
+
+
+def test_checkpoint_every_steps_saves_mid_epoch(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acgan.cli import main
+    from acgan.training import loop as loop_module
+
+    real_step, calls = loop_module.training_step, {"n": 0}
+
+    def crash_at_step_5(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("killed")
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop_module, "training_step", crash_at_step_5)
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        train(TrainConfig(dataset="mnist", epochs=None, steps=6, checkpoint_every=2, **TINY), run, show_progress=False)
+    assert (run / "checkpoints" / "latest").read_text() == "step_00000004"  # mid-epoch, from the cadence
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "--steps", "9", "--checkpoint-every", "3", "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["checkpoint_every"] == 3
+    assert main(["train", "--resume", str(run), "--checkpoint-every", "soon"]) == 2
+
+
+def test_a_run_that_crashed_before_its_first_checkpoint_can_resume_or_restart(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acgan.training import loop as loop_module
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(loop_module, "training_step", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(TrainConfig(dataset="mnist", epochs=1, **TINY), run, show_progress=False)
+    assert (run / "config.json").is_file() and not (run / "checkpoints").exists()
+    monkeypatch.undo()
+    result = train(TrainConfig(dataset="mnist", epochs=1, **TINY), run, resume=True, show_progress=False)
+    assert result.step == 6  # resumed from step 0
+    crashed_again = tmp_path / "again"
+    monkeypatch.setattr(loop_module, "training_step", crash)
+    with pytest.raises(RuntimeError):
+        train(TrainConfig(dataset="mnist", epochs=1, **TINY), crashed_again, show_progress=False)
+    monkeypatch.undo()
+    result = train(TrainConfig(dataset="mnist", epochs=1, **TINY), crashed_again, show_progress=False)  # started again
+    assert result.step == 6
+    steps = [json.loads(line)["step"] for line in (crashed_again / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
