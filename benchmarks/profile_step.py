@@ -17,7 +17,6 @@ from throughput import seed_scheme_setup  # type: ignore[import-not-found]
 from torch.profiler import ProfilerActivity, profile
 
 from acgan.device import autocast
-from acgan.training.steps import training_step
 
 
 def main() -> None:
@@ -29,22 +28,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=12)
     args = parser.parse_args()
     device = torch.device("cpu")
-    models, images, labels = seed_scheme_setup(args.preset, device)
+    bench = seed_scheme_setup(args.preset, device)
     if args.channels_last:
-        models.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        models.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        images = images.contiguous(memory_format=torch.channels_last)
-    rng = torch.Generator().manual_seed(0)
+        bench.state.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        bench.state.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        bench.images = bench.images.contiguous(memory_format=torch.channels_last)
     with autocast(args.precision, device):
         for _ in range(5):
-            training_step(models, images, labels, 64, rng)
+            bench.step(64)
         start = time.perf_counter()
         for _ in range(args.steps):
-            training_step(models, images, labels, 64, rng)
+            bench.step(64)
         rate = args.steps / (time.perf_counter() - start)
         with profile(activities=[ProfilerActivity.CPU]) as profiler:
             for _ in range(args.steps):
-                training_step(models, images, labels, 64, rng)
+                bench.step(64)
     events = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     layout = "channels-last" if args.channels_last else "contiguous"

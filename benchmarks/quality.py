@@ -19,14 +19,16 @@ from pathlib import Path
 
 from throughput import machine  # type: ignore[import-not-found]
 
-from acgan.config import TrainConfig
+from acgan.config import TrainConfig, resolve_config
 from acgan.errors import AcganError
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.sampling import load_generator
 from acgan.training import train
 from acgan.visualize import pyplot, save_figure
 
-COLUMNS = ("conditional_accuracy", "intra_fd", "fd", "ms_ssim", "recall", "precision")
+COLUMNS = ("conditional_accuracy", "intra_fd", "fd", "ms_ssim", "recall", "precision", "coverage")
+WIDTHS = (10, 10, 10, 9, 8, 8, 9)
+DIGITS = (4, 2, 2, 3, 3, 3, 3)
 
 
 def main() -> None:
@@ -45,16 +47,23 @@ def main() -> None:
     args = parser.parse_args()
     overrides = dict(parse_override(item) for item in args.overrides)
     try:
-        TrainConfig(dataset=args.dataset, preset=args.preset).replace(**overrides)  # check before any work
+        resolve_config(TrainConfig(dataset=args.dataset, preset=args.preset).replace(**overrides))  # before any work
     except (TypeError, AcganError) as exc:
         raise SystemExit(f"error: bad --set: {exc}") from None
-    label = f"{args.dataset}-{args.preset}" + (f"-{args.name}" if args.name else "")
+    label = (
+        f"{args.dataset}-{args.preset}"
+        + (f"-{args.name}" if args.name else "")
+        + (f"-seed{args.seed}" if args.seed else "")
+    )
     run = args.run_dir or Path("runs") / f"quality-{label}"
     shutil.rmtree(run, ignore_errors=True)
     rounds = math.ceil(args.minutes / args.interval - 1e-9)
     evaluator = None
     rows = []
-    print(f"{'minutes':>8}{'steps':>8}{'cond.acc':>10}{'intraFD':>10}{'FD':>10}{'MS-SSIM':>9}{'recall':>8}{'prec.':>8}")
+    print(
+        f"{'minutes':>8}{'steps':>8}{'cond.acc':>10}{'intraFD':>10}{'FD':>10}{'MS-SSIM':>9}{'recall':>8}{'prec.':>8}"
+        f"{'cover.':>9}"
+    )
     for index in range(rounds):
         budget = min(args.interval, args.minutes - index * args.interval)
         config = TrainConfig(dataset=args.dataset, preset=args.preset, epochs=None, max_minutes=budget,
@@ -65,20 +74,22 @@ def main() -> None:
         report = evaluator.evaluate(trained.generator, num=args.samples, seed=0)
         values = {name: report["metrics"][name]["generated"] for name in COLUMNS}
         rows.append({"minutes": round(result.seconds / 60, 3), "steps": result.step, **values})
-        print(f"{result.seconds / 60:>8.2f}{result.step:>8}" + "".join(
-            f"{values[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, (10, 10, 10, 9, 8, 8), (4, 2, 2, 3, 3, 3), strict=True)),
-            flush=True)  # fmt: skip
+        print(f"{result.seconds / 60:>8.2f}{result.step:>8}" + _row(values), flush=True)
     assert evaluator is not None
     real = {name: report["metrics"][name]["real"] for name in COLUMNS}
-    print("real data" + " " * 7 + "".join(
-        f"{real[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, (10, 10, 10, 9, 8, 8), (4, 2, 2, 3, 3, 3), strict=True)))  # fmt: skip
+    print("real data" + " " * 7 + _row(real))
     stem = Path(__file__).parent / "results" / f"quality-{label}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     record = {"machine": machine(), "dataset": args.dataset, "preset": args.preset, "budget_minutes": args.minutes,
-              "overrides": overrides, "train_config": config.to_dict(), "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
+              "name": args.name or "default", "seed": args.seed,
+              "overrides": overrides, "train_config": resolve_config(config).to_dict(), "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     plot(rows, real, stem.with_suffix(".png"), f"{args.preset} on {args.dataset} {overrides or ''}")
     print(f"wrote {stem}.json and {stem}.png")
+
+
+def _row(values: dict[str, float]) -> str:
+    return "".join(f"{values[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, WIDTHS, DIGITS, strict=True))
 
 
 def parse_override(item: str) -> tuple[str, object]:

@@ -25,8 +25,6 @@ from pathlib import Path
 import torch
 from throughput import machine, matmul_gflops, seed_scheme_setup, step_flops  # type: ignore[import-not-found]
 
-from acgan.training.steps import training_step
-
 HERE = Path(__file__).parent
 DEFAULT_KERAS_PYTHON = HERE / ".keras-venv" / "bin" / "python"
 
@@ -70,14 +68,13 @@ def main() -> None:
         sys.exit(f"error: no Keras venv at {args.keras_python}; make it with `make bench-keras`")
 
     device = torch.device("cpu")
-    models, images, labels = seed_scheme_setup("brownlee", device)
-    rng = torch.Generator().manual_seed(0)
-    flops = step_flops(models, images, labels, 64)
+    bench = seed_scheme_setup("brownlee", device)
+    flops = step_flops(bench, 64)
 
     def torch_run(steps: int) -> float:
         start = time.perf_counter()
         for _ in range(steps):
-            training_step(models, images, labels, 64, rng)
+            bench.step(64)
         return time.perf_counter() - start
 
     peak = matmul_gflops()

@@ -17,13 +17,17 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from acgan.models import PRESETS, ModelConfig, build_discriminator, build_generator
-from acgan.training.steps import Models, training_step
+from acgan.config import TrainConfig, resolve_config
+from acgan.models import PRESETS, ModelConfig, build_generator
+from acgan.objectives import Objective
+from acgan.training.state import TrainState, build_train_state
+from acgan.training.steps import StepPlan, training_step
 
 
 def machine() -> dict[str, object]:
@@ -50,45 +54,57 @@ def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def step_flops(models: Models, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> int:
+@dataclass
+class Bench:
+    """A preset's training state on random data: `step(batch_size)` runs one training step as the loop does."""
+
+    state: TrainState
+    plan: StepPlan
+    images: torch.Tensor  # (N, 1, 28, 28) in [-1, 1]
+    labels: torch.Tensor  # (N,)
+
+    def step(self, batch_size: int) -> None:
+        index = torch.randint(
+            self.images.shape[0], (batch_size // 2,), generator=self.state.rng, device=self.images.device
+        )
+        training_step(self.state, self.plan, self.images[index], self.labels[index], batch_size)
+
+
+def step_flops(bench: Bench, batch_size: int) -> int:
     """Floating-point operations of one training step (forward and backward of every phase)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with counter:
-        training_step(models, images, labels, batch_size, torch.Generator().manual_seed(1))
+        bench.step(batch_size)
     return int(counter.get_total_flops())
 
 
-def seed_scheme_setup(preset: str, device: torch.device) -> tuple[Models, torch.Tensor, torch.Tensor]:
-    """A preset's networks with the seeds' optimizers (Adam 2e-4, beta1 0.5), and 4,096 random 28x28 images."""
-    config = ModelConfig(preset)
-    generator, discriminator = build_generator(config).to(device), build_discriminator(config).to(device)
-    models = Models(
-        generator,
-        discriminator,
-        torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
-        torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
-    )
+def seed_scheme_setup(preset: str, device: torch.device) -> Bench:
+    """A preset's networks with the seeds' training (AC-GAN objective, Adam 2e-4, beta1 0.5, no EMA), and 4,096
+    random 28x28 images."""
+    config = resolve_config(TrainConfig(preset=preset, lr_g=2e-4, lr_d=2e-4, ema_decay=0.0, objective="acgan",
+                                        spectral_norm=False, diffaugment="", d_updates="seeds"))  # fmt: skip
+    model_config = ModelConfig(preset, width=config.width or 0)
+    state = build_train_state(config, model_config, device)
     images = torch.rand(4096, 1, 28, 28, device=device) * 2 - 1  # (N, 1, 28, 28) in [-1, 1]
     labels = torch.randint(10, (4096,), device=device)
-    return models, images, labels
+    return Bench(state, StepPlan(Objective()), images, labels)
 
 
 def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> tuple[list[float], int]:
     """Steps per second of `repeats` timed runs of `steps` training steps each (after a warm-up), and FLOPs per step."""
-    models, images, labels = seed_scheme_setup(preset, device)
-    rng = torch.Generator(device=device).manual_seed(0)
-    flops = step_flops(models, images, labels, batch_size)
+    bench = seed_scheme_setup(preset, device)
+    flops = step_flops(bench, batch_size)
     for _ in range(5):
-        training_step(models, images, labels, batch_size, rng)
+        bench.step(batch_size)
     rates = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(steps):
-            training_step(models, images, labels, batch_size, rng)
+            bench.step(batch_size)
         if device.type == "cuda":
             torch.cuda.synchronize()
         rates.append(steps / (time.perf_counter() - start))
