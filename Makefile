@@ -74,11 +74,13 @@ test: install install-browser
 bench-throughput: install
 	$(BIN)/python benchmarks/throughput.py
 
+# The objective comparison (README "Objectives compared"): a screen of every objective on MNIST, then the
+# best on MNIST and Fashion-MNIST with two seeds; one run at a time (about 2.5 hours in all), then the tables.
 bench-quality: install
-	$(BIN)/python benchmarks/quality.py --dataset mnist --preset dcgan --minutes 5 --interval 1
-	$(BIN)/python benchmarks/quality.py --dataset mnist --preset brownlee --minutes 5 --interval 2.5
-	$(BIN)/python benchmarks/quality.py --dataset fashion-mnist --preset dcgan --minutes 10 --interval 2
-	$(BIN)/python benchmarks/quality.py --dataset fashion-mnist --preset brownlee --minutes 10 --interval 5
+	bash benchmarks/run_queue.sh benchmarks/queues/screen-mnist.txt
+	bash benchmarks/run_queue.sh benchmarks/queues/confirm.txt
+	$(BIN)/python benchmarks/quality_table.py --dataset mnist --minutes 5
+	$(BIN)/python benchmarks/quality_table.py --dataset fashion-mnist --minutes 10
 
 # The seed's own Keras 3 + TensorFlow loop beside ours, in a venv of its own (never a dependency of acgan).
 $(KERAS_VENV)/.installed:

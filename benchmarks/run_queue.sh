@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run quality benchmarks one after another (never two at once on 2 cores). Each line of the queue file is the
-# argument list of benchmarks/quality.py. A run is skipped when its result JSON exists; touch $PAUSE to hold
+# argument list of benchmarks/quality.py. Touch $PAUSE to hold
 # the queue between runs (e.g. while the test suite runs).
 #   bash benchmarks/run_queue.sh benchmarks/queues/screen.txt
 set -uo pipefail

@@ -83,12 +83,16 @@ def test_fashion_class_names_resolve_case_insensitively() -> None:
 def test_weights_that_do_not_match_their_config_are_rejected(run_dir: Path, tmp_path: Path) -> None:
     source = resolve_checkpoint_dir(run_dir) / "generator.safetensors"
     weights = read_weights(source)
-    config = {**weights.model_config.to_dict(), "preset": "brownlee"}
+    config = {**weights.model_config.to_dict(), "preset": "brownlee", "width": 0}
     metadata = {"format_version": "1", "model_config": json.dumps(config),
                 "dataset_info": json.dumps(weights.info.to_dict()), "step": "4"}  # fmt: skip
     save_file(load_file(source), tmp_path / "liar.safetensors", metadata=metadata)
     with pytest.raises(CheckpointError, match="do not match"):
         load_generator(tmp_path / "liar.safetensors")
+    impossible = {**metadata, "model_config": json.dumps({**config, "width": 64})}  # brownlee has no width
+    save_file(load_file(source), tmp_path / "impossible.safetensors", metadata=impossible)
+    with pytest.raises(CheckpointError, match=r"impossible\.safetensors: its model configuration cannot be built"):
+        load_generator(tmp_path / "impossible.safetensors")
 
 
 def test_damaged_and_foreign_files_are_rejected(run_dir: Path, tmp_path: Path) -> None:

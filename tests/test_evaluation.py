@@ -150,7 +150,7 @@ def test_too_few_samples_per_class_is_a_clear_error() -> None:
 
     train_set, test_set = _blobs(60, seed=0), _blobs(30, seed=1)
     evaluator = Evaluator(train_set.info, ReferenceClassifier(3), train_set, test_set)
-    with pytest.raises(AcganError, match=r"at least 2 samples per class: --num >= 6"):
+    with pytest.raises(AcganError, match=r"at least 2 samples per class: num >= 6"):
         evaluator.evaluate(build_generator(ModelConfig("dcgan", num_classes=3)), num=5)
 
 

@@ -33,7 +33,8 @@ def write_checkpoint(folder: Path, with_eval: bool = False) -> Path:
     generator = build_generator(config, seed=0)
     generator(torch.randn(32, 100), torch.arange(32) % 10)  # one train-mode pass: BatchNorm statistics not default
     path = folder / "generator.safetensors"
-    atomic_write_bytes(path, safetensors_bytes(generator, config, INFO, step=123))
+    training = {"preset": "dcgan", "objective": "tac", "class_weight": 1.0, "spectral_norm": True}
+    atomic_write_bytes(path, safetensors_bytes(generator, config, INFO, step=123, training=training))
     if with_eval:
         report = {"num_samples": 1000, "metrics": {"conditional_accuracy": {"generated": 0.5, "real": 0.9}}}
         (folder / "eval.json").write_text(json.dumps(report))
@@ -64,7 +65,8 @@ def test_health_and_info(client: TestClient) -> None:
     assert info["dataset"] == "fashion-mnist"
     assert info["class_names"][9] == "Ankle boot"
     assert info["image_shape"] == [1, 28, 28]
-    assert (info["preset"], info["step"]) == ("dcgan", 123)
+    assert (info["preset"], info["step"], info["objective"]) == ("dcgan", 123, "tac")
+    assert info["training"]["spectral_norm"] is True
     assert info["evaluation"]["metrics"]["conditional_accuracy"]["generated"] == 0.5
     assert info["limits"]["max_images"] == 64
 

@@ -70,6 +70,7 @@ def test_pick_a_class_generate_new_seed_and_every_view(server_url: str, tmp_path
             return str(page.get_attribute(f"#{image_id}", "src"))
 
         first = wait_for_new("grid", None)
+        assert "with the tac objective" in page.inner_text("#about")  # the page says how the generator was trained
         wait_for_new("interpolation", None)
         wait_for_new("sweep-image", None)
         assert page.locator("#label option").count() == 10

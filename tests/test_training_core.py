@@ -107,6 +107,23 @@ def test_every_objective_trains_from_python(data_root: Path, tmp_path: Path, dat
     assert "d_real_source" in line and "g_source" in line
 
 
+def test_resume_is_exact_with_spectral_norm_augmentation_and_a_twin_head(data_root: Path, tmp_path: Path) -> None:
+    """Spectral norm's power-iteration vectors, DiffAugment's random draws and the extra head all resume exactly."""
+    from safetensors.torch import load_file
+
+    from acgan.checkpoint import resolve_checkpoint_dir
+
+    options = {"dataset": "mnist", "objective": "tac", "spectral_norm": True, "diffaugment": "translation,cutout",
+               "d_steps": 2, **TINY}  # fmt: skip
+    train(TrainConfig(epochs=2, **options), tmp_path / "straight", show_progress=False)
+    train(TrainConfig(epochs=1, **options), tmp_path / "split", show_progress=False)
+    train(TrainConfig(epochs=2, **options), tmp_path / "split", resume=True, show_progress=False)
+    for filename in ("generator.safetensors", "discriminator.safetensors", "g_ema.safetensors"):
+        a = load_file(resolve_checkpoint_dir(tmp_path / "straight") / filename)
+        b = load_file(resolve_checkpoint_dir(tmp_path / "split") / filename)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), filename
+
+
 def test_options_change_what_is_trained(data_root: Path, tmp_path: Path) -> None:
     config = TrainConfig(dataset="mnist", objective="hinge", spectral_norm=True, diffaugment="translation,cutout",
                          d_updates="joint", d_steps=2, width=16, class_weight=0.5, steps=2, epochs=None, **TINY)  # fmt: skip

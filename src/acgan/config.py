@@ -93,12 +93,6 @@ class TrainConfig:
             raise AcganError("learning rates are unresolved: call acgan.config.resolve_config first")
         return self.lr_g, self.lr_d
 
-    @property
-    def is_resolved(self) -> bool:
-        return (
-            all(getattr(self, name) is not None for name in _PRESET_DEFAULTS) and self.d_class_loss_on_fake is not None
-        )
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict, rejecting unknown keys (a typo must not silently fall back to a default).

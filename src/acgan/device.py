@@ -19,9 +19,9 @@ def select_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise AcganError("--device cuda requested but no CUDA device is available (try --device auto)")
+        raise AcganError("device cuda requested but no CUDA device is available (try device auto)")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise AcganError("--device mps requested but MPS is not available (try --device auto)")
+        raise AcganError("device mps requested but MPS is not available (try device auto)")
     if name not in ("cpu", "cuda", "mps"):
         raise AcganError(f"unknown device '{name}' (choose auto, cpu, cuda or mps)")
     return torch.device(name)

@@ -17,7 +17,7 @@ import torch
 from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, load_state, read_weights, resolve_checkpoint_dir
 from acgan.data.dataset import DatasetInfo, model_range_to_uint8
 from acgan.device import autocast, place, resolve_precision
-from acgan.errors import AcganError
+from acgan.errors import AcganError, CheckpointError
 from acgan.models.networks import Generator
 from acgan.models.presets import build_generator
 
@@ -115,10 +115,10 @@ def resolve_label(text: str | int, info: DatasetInfo) -> int:
 def labels_for_request(label: str, num: int, info: DatasetInfo) -> list[int]:
     """`num` labels for a request: one class repeated, or with 'all', equal numbers of every class."""
     if num <= 0:
-        raise AcganError(f"--num must be > 0, got {num}")
+        raise AcganError(f"num must be > 0, got {num}")
     if label.strip().lower() == "all":
         if num % info.num_classes:
-            raise AcganError(f"--num must be a multiple of {info.num_classes} with --label all, got {num}")
+            raise AcganError(f"num must be a multiple of {info.num_classes} when every class is asked for, got {num}")
         per_class = num // info.num_classes
         return [k for k in range(info.num_classes) for _ in range(per_class)]
     return [resolve_label(label, info)] * num
@@ -160,7 +160,10 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
         ema = checkpoint_dir / EMA_FILE
         weights_path = ema if prefer_ema and ema.is_file() else checkpoint_dir / GENERATOR_FILE
     weights = read_weights(weights_path)
-    generator = build_generator(weights.model_config)
+    try:
+        generator = build_generator(weights.model_config)
+    except AcganError as exc:
+        raise CheckpointError(f"{weights_path}: its model configuration cannot be built ({exc})") from None
     load_state(generator, weights.tensors, weights_path)
     place(generator, torch.device(device)).eval()  # channels-last on CPU/CUDA: 20% faster sampling (dcgan)
     return TrainedGenerator(generator, weights.info, weights.step, weights_path, weights.training)

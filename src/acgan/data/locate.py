@@ -146,7 +146,7 @@ def locate_files(
         download_note = " Download disabled." if not download else " No download mirror is known."
     raise DataError(
         f"data set '{spec.name}': missing {names}. Searched: {searched}.{download_note} "
-        f"Put the IDX files (gzipped or plain) in DIR/{spec.name}/ and pass --data-dir DIR "
+        f"Put the IDX files (gzipped or plain) in DIR/{spec.name}/ and point data_dir (--data-dir) at DIR "
         f"(or set ACGAN_DATA_DIR=DIR), or copy them to {cache_dir}"
         + (" (Debian: apt-get install dataset-fashion-mnist)" if spec.name == "fashion-mnist" else "")
     )

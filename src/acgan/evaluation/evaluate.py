@@ -115,7 +115,7 @@ class Evaluator:
         k = self.info.num_classes
         per_class = num // k
         if per_class < 2:
-            raise AcganError(f"evaluation needs at least 2 samples per class: --num >= {2 * k} for {self.info.name}")
+            raise AcganError(f"evaluation needs at least 2 samples per class: num >= {2 * k} for {self.info.name}")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
         images = sample(generator, labels, seed=seed).cpu()  # (N, C, H, W) in [-1, 1]
         generated = self._measure(images, labels)

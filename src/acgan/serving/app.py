@@ -162,6 +162,8 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
             "num_classes": info.num_classes,
             "image_shape": [info.channels, info.resolution, info.resolution],
             "preset": config.preset,
+            "objective": trained.training.get("objective", "acgan"),
+            "training": trained.training,
             "z_dim": config.z_dim,
             "step": trained.step,
             "weights": trained.source.name,

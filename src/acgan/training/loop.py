@@ -172,8 +172,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     window: dict[str, torch.Tensor] = {}
     window_count, warned_epoch = 0, -1
 
-    def save_grid(name: str) -> None:
-        title = f"{config.preset} on {info.name}: {name.replace('_', ' ')}, step {state.step}"
+    def save_grid(name: str, when: str) -> None:
+        title = f"{config.preset} ({config.objective}) on {info.name}: {when}"
         writer.save_grid(progress_grid(state.sampler, fixed_z, info, title), name)
 
     def checkpoint(keep: bool) -> Path:
@@ -249,7 +249,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
             due = due_after(state.step, steps_per_epoch, config, (time.monotonic() - last_save) / 60)
             epoch = state.step // steps_per_epoch
             if due.grid:
-                save_grid(f"epoch_{epoch:04d}")
+                save_grid(f"epoch_{epoch:04d}", f"epoch {epoch}, step {state.step}")
             if due.checkpoint:
                 last_checkpoint = checkpoint(keep=due.keep)
             if tracker is not None and due.evaluate:
@@ -258,7 +258,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
             if due.grid or due.evaluate:
                 writer.refresh_pictures(steps_per_epoch)
     if saved_step != state.step:
-        save_grid(f"step_{state.step:08d}")
+        save_grid(f"step_{state.step:08d}", f"step {state.step}")
         last_checkpoint = checkpoint(keep=False)
         writer.refresh_pictures(steps_per_epoch)
     seconds = wall_before + time.monotonic() - start
