@@ -3,6 +3,7 @@
     python benchmarks/quality.py --dataset mnist --preset dcgan --minutes 5 --interval 1
     python benchmarks/quality.py --dataset fashion-mnist --preset brownlee --minutes 10 --interval 2
     python benchmarks/quality.py --dataset mnist --preset dcgan --set precision=bf16 --set ema_decay=0.99 --name bf16
+    python benchmarks/quality.py --dataset mnist --minutes 5 --interval 5 --name tac --seed 1 --set objective=tac
 
 Training time excludes the evaluations (training pauses, is checkpointed, evaluated and resumed). Prints
 the curve (time, steps, conditional accuracy, intra-class FD, MS-SSIM, recall) beside the real-data

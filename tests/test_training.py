@@ -43,10 +43,10 @@ def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> Non
         "channels": 1,
         "resolution": 28,
         "width": 32,
-        "heads": ["class"],
+        "heads": ["adc"],
         "spectral_norm": False,
     }
-    assert saved["train"]["objective"] == "acgan" and saved["train"]["lr_g"] == 1e-3  # resolved from the preset
+    assert saved["train"]["objective"] == "adc" and saved["train"]["lr_g"] == 1e-3  # resolved from the preset
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4, 6, 8, 10, 12]
     assert all(0 <= line["d_real_acc"] <= 1 and line["g_source"] > 0 for line in lines)

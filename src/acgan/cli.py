@@ -502,9 +502,10 @@ def info(checkpoint: Path, as_json: bool) -> None:
                f"{', '.join(config.heads)}, spectral norm {'on' if config.spectral_norm else 'off'})")  # fmt: skip
     if facts:
         click.echo(f"objective:  {facts.get('objective', 'acgan')} (class weight {facts.get('class_weight', 1.0)})")
-        click.echo(
-            "training:   " + ", ".join(f"{k} {v}" for k, v in facts.items() if k not in ("objective", "class_weight"))
-        )
+        shown = {
+            k: "none" if v == "" else v for k, v in facts.items() if k not in ("preset", "objective", "class_weight")
+        }
+        click.echo("training:   " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     else:
         click.echo("objective:  not recorded (written before acgan recorded it: the paper's acgan objective)")
 
