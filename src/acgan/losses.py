@@ -22,9 +22,7 @@ def source_bce(adv_logits: torch.Tensor, target: float) -> torch.Tensor:
 
 def source_loss(adv_logits: torch.Tensor, is_real: bool) -> torch.Tensor:
     """Mean BCE of (B,) logits against an all-real (1) or all-generated (0) hard target."""
-    adv_logits = adv_logits.float()  # fp32 loss even when the networks ran under bf16 autocast
-    target = torch.ones_like(adv_logits) if is_real else torch.zeros_like(adv_logits)
-    return F.binary_cross_entropy_with_logits(adv_logits, target)
+    return source_bce(adv_logits, 1.0 if is_real else 0.0)
 
 
 def hinge_discriminator(adv_logits: torch.Tensor, is_real: bool) -> torch.Tensor:
