@@ -21,7 +21,7 @@ from acgan.data.dataset import DatasetInfo, load_dataset
 from acgan.device import autocast, conv_layout, resolve_precision, select_device, tune_for
 from acgan.errors import AcganError, TrainingDiverged
 from acgan.models.networks import Generator, ModelConfig
-from acgan.objectives import build_objective, objective_class
+from acgan.objectives import build_objective
 from acgan.sampling import make_latents, sample, to_uint8_hwc
 from acgan.training.monitor import EvalTracker, source_collapse_warning
 from acgan.training.run_writer import RUN_CONFIG, RunWriter
@@ -144,7 +144,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     objective = build_objective(config.objective or "acgan", config.class_weight, bool(config.d_class_loss_on_fake),
                                 config.d2d_margin, config.d2d_temperature)  # fmt: skip
     model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution,
-                               width=config.width or 0, heads=objective_class(objective.name).heads,
+                               width=config.width or 0, heads=objective.heads,
                                spectral_norm=bool(config.spectral_norm))  # fmt: skip
     plan = StepPlan(objective, config.d_updates or "seeds", config.d_steps, augment)
 
