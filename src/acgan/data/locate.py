@@ -12,6 +12,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,28 @@ def _find_file(file: FileSpec, places: list[SearchPlace]) -> Path | None:
         for candidate in _candidates(place.folder, file):
             if candidate.is_file():
                 return candidate
+    return None
+
+
+def download_file(url: str, target: Path, check: Callable[[bytes], bool]) -> str | None:
+    """Download `url` to `target` atomically when `check(payload)` accepts it; None on success, else the reason."""
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            payload = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{url}: {getattr(exc, 'reason', exc)}"
+    if not check(payload):
+        return f"{url}: checksum mismatch"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, target)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
     return None
 
 
@@ -152,14 +175,15 @@ def locate_files(
     )
 
 
-def verify_file(path: Path, file: FileSpec) -> bytes:
-    """Read `path` and check its decompressed content against `file.sha256`; return the content."""
+def verify_file(path: Path, file: FileSpec, verify: bool = True) -> bytes:
+    """Read `path` and (unless `verify` is False) check its decompressed content against `file.sha256`."""
     content = read_bytes(path)
-    if sha256_hex(content) != file.sha256:
+    if verify and sha256_hex(content) != file.sha256:
         # Parse first: a truncated or wrong-magic file gets the more specific message.
         parse_idx(content, path)
         raise DataError(
             f"{path}: content checksum mismatch for {file.filename} (corrupted or a different file); "
-            "replace it with the original"
+            "replace it with the original, or pass --skip-checksums (verify_checksums=False) to read files that "
+            "are not the official release"
         )
     return content

@@ -1,0 +1,93 @@
+"""Real training batches: drawn from pixels held on the device, or streamed from the decode cache.
+
+A data set that fits (see `fits_in_memory`) is held on the device as uint8 and each batch is gathered
+there. One that does not is read from its memory-mapped cache by DataLoader workers a few batches ahead.
+Streamed batch `step` is drawn from its own generator seeded by (seed, step), so a resumed run reads
+exactly the batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from acgan.data.dataset import ImageDataset
+
+MEMORY_SHARE = 0.5  # hold a data set in memory when its uint8 pixels take at most this share of what is free
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free on `device` (CUDA: the GPU's free memory; else the machine's MemAvailable); None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def fits_in_memory(nbytes: int, device: torch.device) -> bool:
+    """True when `nbytes` of pixels take at most MEMORY_SHARE of the memory free on `device` (or it is unknown)."""
+    free = available_memory(device)
+    return free is None or nbytes <= MEMORY_SHARE * free
+
+
+def step_indices(num_images: int, count: int, seed: int, step: int) -> np.ndarray:
+    """The `count` real-image indices of streamed batch `step`: uniform with replacement, a pure function."""
+    return np.random.default_rng([seed, step]).integers(num_images, size=count)
+
+
+class _StepBatches(Sampler[list[int]]):
+    """Index lists of batches start_step, start_step + 1, ... (endless)."""
+
+    def __init__(self, num_images: int, count: int, seed: int, start_step: int) -> None:
+        self.num_images, self.count, self.seed, self.start_step = num_images, count, seed, start_step
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while True:
+            yield step_indices(self.num_images, self.count, self.seed, step).tolist()
+            step += 1
+
+
+class _Rows(torch.utils.data.Dataset[Any]):
+    """Batched row access to an ImageDataset (DataLoader calls __getitems__ with a whole batch of indices)."""
+
+    def __init__(self, dataset: ImageDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = np.asarray(indices)
+        order = np.argsort(index, kind="stable")  # sorted reads are kinder to a memory map on disk
+        pixels = np.empty((len(index), *self.dataset.pixels.shape[1:]), dtype=np.uint8)
+        pixels[order] = np.asarray(self.dataset.pixels[index[order]])
+        return torch.from_numpy(pixels), self.dataset.labels[torch.from_numpy(index)]
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+def streamed_batches(dataset: ImageDataset, count: int, seed: int, start_step: int, pin_memory: bool,
+                     workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Endless (pixels (count, H, W, C) uint8, labels (count,)) batches read ahead by DataLoader workers."""
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    loader = DataLoader(_Rows(dataset), batch_sampler=_StepBatches(len(dataset), count, seed, start_step),
+                        collate_fn=_as_is, num_workers=workers, pin_memory=pin_memory,
+                        prefetch_factor=4 if workers else None)  # fmt: skip
+    return iter(loader)
