@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from acgan.errors import AcganError
-from acgan.models import dcgan, seeds
+from acgan.models import dcgan, paper, seeds
 from acgan.models.networks import Discriminator, Generator, ModelConfig
 
 
@@ -34,6 +34,7 @@ class Preset:
     spectral_norm: bool = False  # spectral normalisation of every D layer
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout" ("" none)
     width: int = 0  # base channel count for presets that have one (0: fixed architecture)
+    batch_size: int = 64  # default full batch (D: half real, half generated; G: all generated)
 
 
 PRESETS: dict[str, Preset] = {
@@ -43,6 +44,9 @@ PRESETS: dict[str, Preset] = {
                dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
                spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH),
+        Preset("odena-cifar10", "the AC-GAN paper's CIFAR-10 model (Odena et al. 2016, Appendix A, Table 1)",
+               paper.paper_generator, paper.paper_discriminator, lr=paper.LEARNING_RATE,
+               batch_size=paper.BATCH_SIZE),
         Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
                seeds.keras_mnist_generator, seeds.keras_mnist_discriminator),
         Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",
