@@ -15,7 +15,16 @@ import click
 import numpy as np
 import torch
 
-from acgan.config import BEST_METRICS, D_UPDATES, DEVICES, PRECISIONS, TrainConfig, resolve_config
+from acgan.config import (
+    BEST_METRICS,
+    D_UPDATES,
+    DATA_LOADING,
+    DEVICES,
+    PRECISIONS,
+    TrainConfig,
+    dataset_label,
+    resolve_config,
+)
 from acgan.data.dataset import dataset_names
 from acgan.errors import AcganError
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
@@ -28,7 +37,8 @@ _TRAIN_FIELDS = (
     "dataset", "preset", "data_dir", "limit", "z_dim", "width", "batch_size", "lr_g", "lr_d", "ema_decay", "epochs",
     "steps", "max_minutes", "seed", "device", "precision", "log_every", "sample_every", "keep_every", "eval_every",
     "eval_samples", "best_metric", "objective", "class_weight", "d_class_loss_on_fake", "d2d_margin",
-    "d2d_temperature", "spectral_norm", "diffaugment", "d_updates", "d_steps",
+    "d2d_temperature", "spectral_norm", "diffaugment", "d_updates", "d_steps", "resolution", "holdout",
+    "verify_checksums", "data_loading",
 )  # fmt: skip
 # What may change when resuming: where and how long to run, never what is trained.
 _RESUMABLE_FIELDS = {
@@ -38,6 +48,7 @@ _RESUMABLE_FIELDS = {
     "device",
     "precision",
     "data_dir",
+    "data_loading",
     "log_every",
     "eval_every",
     "eval_samples",
@@ -66,9 +77,44 @@ def _given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
 
 
+DATASET_HELP = (
+    f"A registered data set ({', '.join(dataset_names())}) or a path: a labelled image folder "
+    "(ROOT/<class>/*.png, or ROOT/train/<class>/ and ROOT/test/<class>/) or a folder of CIFAR-10 .bin files."
+)
+
+
 @cli.command()
-@click.option("--dataset", type=click.Choice(dataset_names()), default="fashion-mnist", show_default=True)
+@click.option("--dataset", default="fashion-mnist", show_default=True, metavar="NAME|PATH", help=DATASET_HELP)
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
+@click.option(
+    "--resolution",
+    type=click.IntRange(min=4),
+    help="Resize images to this side: centre crop to square, Lanczos [default: the data's own size; 64 "
+    "for folders of mixed sizes].",
+)
+@click.option(
+    "--holdout",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of each class held out for evaluation (folders without a test/ split).",
+)
+@click.option(
+    "--skip-checksums",
+    "verify_checksums",
+    flag_value=False,
+    default=True,
+    help="Read data set files whose checksums differ from the official release (a subset, or your own "
+    "files in the official format).",
+)
+@click.option(
+    "--data-loading",
+    type=click.Choice(DATA_LOADING),
+    default="auto",
+    show_default=True,
+    help="memory: data on the device; stream: read from the decode cache by workers; auto: memory if it "
+    "fits in half the free memory.",
+)
 @click.option(
     "--run-dir", type=click.Path(path_type=Path), help="Run directory [default: a new runs/NNNNN-DATASET-PRESET]."
 )
@@ -93,9 +139,7 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=2),
-    default=64,
-    show_default=True,
-    help="Full batch (D sees half real, half fake).",
+    help="Full batch: D sees half real, half generated [default: the preset's, 64; odena-cifar10 100].",
 )
 @click.option(
     "--lr-g", type=click.FloatRange(min=0, min_open=True), help="G's Adam learning rate [default: the preset's]."
@@ -208,6 +252,8 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, che
     Examples:
       acgan train --dataset mnist --preset dcgan --run-dir runs/mnist --epochs 5
       acgan train --dataset fashion-mnist --preset brownlee --log-every 100
+      acgan train --dataset ~/pictures/pets --resolution 64 --max-minutes 30
+      acgan train --dataset cifar10 --preset odena-cifar10
       acgan train --resume runs/mnist --epochs 10
     """
     from acgan.training import new_run_dir, read_run_config
@@ -240,7 +286,8 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, che
             json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2)
         )
         return
-    click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {config.dataset} in {run_dir}")
+    click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {dataset_label(config.dataset)} in "
+               f"{run_dir}")  # fmt: skip
     result = run_training(config, run_dir, resume=resume_dir is not None, show_progress=not no_progress)
     click.echo(
         f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
@@ -335,7 +382,7 @@ def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_na
         import io
 
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=images, labels=labels)
+        np.savez_compressed(buffer, images=images, labels=labels, class_names=np.array(class_names))
         atomic_write_bytes(target, buffer.getvalue())
     elif target.suffix.lower() == ".png" and not target.is_dir():
         if per_class_rows:
@@ -351,6 +398,7 @@ def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_na
             name = "".join(c if c.isalnum() else "-" for c in class_names[label]).strip("-").lower()
             picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
             atomic_write_bytes(target / f"{index:05d}_{label}_{name}.png", png_bytes(picture))
+        atomic_write_bytes(target / "class_names.json", json.dumps(list(class_names), ensure_ascii=False).encode())
 
 
 @cli.command()
@@ -397,12 +445,28 @@ def classifier() -> None:
 
 
 @classifier.command(name="train")
-@click.option("--dataset", type=click.Choice(dataset_names()), required=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--dataset", required=True, metavar="NAME|PATH", help=DATASET_HELP)
+@click.option("--epochs", type=click.IntRange(min=1), help="[default: 8 on 60,000 images, up to 40 on small data]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/.")
+@click.option("--resolution", type=click.IntRange(min=4), help="Resize images to this side [default: the data's].")
+@click.option(
+    "--holdout",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of each class held out as test images (folders without a test/ split).",
+)
+@click.option(
+    "--skip-checksums",
+    "verify_checksums",
+    flag_value=False,
+    default=True,
+    help="Read files that are not the official release.",
+)
 @click.option("--output", type=click.Path(path_type=Path), help="Where to write the weights [default: the cache].")
-def classifier_train(dataset: str, epochs: int, seed: int, data_dir: Path | None, output: Path | None) -> None:
+def classifier_train(dataset: str, epochs: int | None, seed: int, data_dir: Path | None, resolution: int | None,
+                     holdout: float, verify_checksums: bool, output: Path | None) -> None:  # fmt: skip
     """Train a data set's reference classifier deterministically and report its test accuracy.
 
     \b
@@ -410,23 +474,30 @@ def classifier_train(dataset: str, epochs: int, seed: int, data_dir: Path | None
       acgan classifier train --dataset mnist --output src/acgan/evaluation/weights/mnist.safetensors
     """
     from acgan.data import load_dataset
-    from acgan.data.locate import cache_root
-    from acgan.evaluation.classifier import classifier_accuracy, save_classifier, train_classifier
+    from acgan.evaluation.classifier import (
+        classifier_accuracy,
+        classifier_cache_path,
+        default_epochs,
+        save_classifier,
+        train_classifier,
+    )
 
-    train_set = load_dataset(dataset, "train", data_dir=data_dir)
-    test_set = load_dataset(dataset, "test", data_dir=data_dir)
+    options: dict[str, Any] = {"data_dir": data_dir, "resolution": resolution, "holdout": holdout,
+                               "verify_checksums": verify_checksums, "show_progress": True}  # fmt: skip
+    train_set = load_dataset(dataset, "train", **options)
+    test_set = load_dataset(dataset, "test", **options)
+    epochs = epochs or default_epochs(len(train_set))
     start = time.monotonic()
     model = train_classifier(train_set, epochs=epochs, seed=seed)
     seconds = time.monotonic() - start
     accuracy = classifier_accuracy(model, test_set)
-    target = output or cache_root() / "classifiers" / f"{dataset}-{train_set.info.resolution}px.safetensors"
+    target = output or classifier_cache_path(train_set)
     command = f"acgan classifier train --dataset {dataset} --epochs {epochs} --seed {seed}"
     save_classifier(model, target, train_set.info,
                     {"test_accuracy": accuracy, "epochs": epochs, "seed": seed, "command": command,
                      "train_seconds": round(seconds, 1)})  # fmt: skip
-    click.echo(
-        f"{dataset}: test accuracy {accuracy:.4f} after {epochs} epochs ({seconds / 60:.1f} min); wrote {target}"
-    )
+    click.echo(f"{dataset_label(dataset)}: test accuracy {accuracy:.4f} on {len(test_set)} test images after "
+               f"{epochs} epochs on {len(train_set)} images ({seconds:.0f} s); wrote {target}")  # fmt: skip
 
 
 @cli.command()
@@ -437,10 +508,16 @@ def classifier_train(dataset: str, epochs: int, seed: int, data_dir: Path | None
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/ (real reference data).")
+@click.option(
+    "--dataset",
+    "dataset_path",
+    metavar="PATH",
+    help="Where the training folder is now, if it moved [default: the path recorded in the checkpoint].",
+)
 @SAMPLING_DEVICE_OPTION
 @click.option("--no-ema", is_flag=True, help="Judge the raw generator weights even when a moving average exists.")
-def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None, device: str,
-             no_ema: bool) -> None:  # fmt: skip
+def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None, dataset_path: str | None,
+             device: str, no_ema: bool) -> None:  # fmt: skip
     """Measure a generator: conditional accuracy, Frechet distances, diversity, memorisation.
 
     Each metric is printed beside its real-data reference (real test images against the training set).
@@ -451,7 +528,7 @@ def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Pat
     from acgan.sampling import load_generator
 
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
-    evaluator = load_evaluator(trained.info, data_dir=data_dir)
+    evaluator = load_evaluator(trained.info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
     report = evaluator.evaluate(trained.generator, num=num, seed=seed)
     report.update(checkpoint=str(trained.source), step=trained.step)
     folder = report_folder(trained.source)
@@ -488,15 +565,17 @@ def info(checkpoint: Path, as_json: bool) -> None:
     config, data = trained.generator.config, trained.info
     record = {"weights": str(trained.source), "step": trained.step, "dataset": data.name,
               "class_names": list(data.class_names), "image_shape": [data.channels, data.resolution, data.resolution],
-              "model": config.to_dict(), "training": trained.training}  # fmt: skip
+              "data": data.to_dict(), "model": config.to_dict(), "training": trained.training}  # fmt: skip
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
     facts = trained.training
     click.echo(f"weights:    {trained.source} (step {trained.step})")
-    click.echo(
-        f"data:       {data.name}, {data.num_classes} classes, {data.channels}x{data.resolution}x{data.resolution}"
-    )
+    where = f" from {data.source}" if data.source else ""
+    held = f", {data.holdout:.0%} of each class held out for evaluation" if data.holdout else ""
+    unverified = ", files not the official release (checksums skipped)" if not data.checksums_verified else ""
+    click.echo(f"data:       {data.name}{where}, {data.num_classes} classes, "
+               f"{data.channels}x{data.resolution}x{data.resolution}{held}{unverified}")  # fmt: skip
     click.echo(f"classes:    {', '.join(data.class_names)}")
     click.echo(f"preset:     {config.preset} (z {config.z_dim}, width {config.width or 'fixed'}, D heads "
                f"{', '.join(config.heads)}, spectral norm {'on' if config.spectral_norm else 'off'})")  # fmt: skip

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from acgan.errors import AcganError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DATA_LOADING = ("auto", "memory", "stream")
 PRECISIONS = ("auto", "fp32", "bf16")
 D_UPDATES = ("seeds", "joint")
 DEFAULT_EPOCHS = 10
@@ -41,15 +43,23 @@ class TrainConfig:
     One epoch is len(dataset) // batch_size steps, as in the seeds.
     """
 
-    dataset: str = "fashion-mnist"
+    dataset: str = (
+        "fashion-mnist"  # mnist, fashion-mnist, cifar10, or a path: a labelled image folder or CIFAR-10 files
+    )
     preset: str = "dcgan"
     data_dir: str | None = (
         None  # root holding <dataset>/; None searches $ACGAN_DATA_DIR, the cache, /usr/share/datasets
     )
     limit: int | None = None  # use only the first `limit` training images
+    resolution: int | None = None  # resize images to this side (crop to square, Lanczos); None: the data's own
+    holdout: float = 0.1  # share of each class held out for evaluation, for folders without a test/ split
+    verify_checksums: bool = True  # False reads data set files that are not the official release
+    data_loading: str = "auto"  # "memory" (on the device), "stream" (from the decode cache), "auto": memory if it fits
     z_dim: int = 100
     width: int | None = None  # base channel count of presets that have one (dcgan); None: the preset's
-    batch_size: int = 64  # full batch: D sees half real, half generated; G sees a full batch
+    batch_size: int | None = (
+        None  # None: the preset's (64; the paper's CIFAR-10 preset 100). Full batch: D sees half real, half generated; G sees a full batch
+    )
     lr_g: float | None = None  # Adam learning rates; None: the preset's (seeds 2e-4)
     lr_d: float | None = None
     beta1: float = 0.5
@@ -114,7 +124,7 @@ class TrainConfig:
 
 
 # Fields whose None means "the preset's default", and the Preset attribute that holds it.
-_PRESET_DEFAULTS = {"lr_g": "lr", "lr_d": "lr", "ema_decay": "ema_decay", "precision": "precision",
+_PRESET_DEFAULTS = {"batch_size": "batch_size", "lr_g": "lr", "lr_d": "lr", "ema_decay": "ema_decay", "precision": "precision",
                     "objective": "objective", "d_updates": "d_updates", "spectral_norm": "spectral_norm",
                     "diffaugment": "diffaugment", "width": "width"}  # fmt: skip
 
@@ -141,9 +151,22 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
             changes["d2d_margin"] = DataToDataObjective.margin
         if config.d2d_temperature is None:
             changes["d2d_temperature"] = DataToDataObjective.temperature
+    if config.dataset not in _registered_datasets() and Path(config.dataset).expanduser().exists():
+        changes["dataset"] = str(Path(config.dataset).expanduser().resolve())  # resume works from any folder
     resolved = config.replace(**changes)
     _check_objective_options(resolved)
     return resolved
+
+
+def _registered_datasets() -> list[str]:
+    from acgan.data.dataset import dataset_names  # deferred: keeps `import acgan.config` light
+
+    return dataset_names()
+
+
+def dataset_label(dataset: str) -> str:
+    """A short name for a data set given by name or path (run directory names, titles)."""
+    return dataset if "/" not in dataset and "\\" not in dataset else Path(dataset).name or "data"
 
 
 def _check_objective_options(config: TrainConfig) -> None:
@@ -181,7 +204,12 @@ def validate(config: TrainConfig) -> None:
         return value is None or (math.isfinite(value) and value > 0)
 
     checks = [
-        (config.batch_size >= 2 and config.batch_size % 2 == 0, f"batch_size must be an even number >= 2, got {config.batch_size}"),
+        (config.batch_size is None or (config.batch_size >= 2 and config.batch_size % 2 == 0),
+         f"batch_size must be an even number >= 2, got {config.batch_size}"),
+        (config.resolution is None or config.resolution >= 4, f"resolution must be >= 4, got {config.resolution}"),
+        (0 <= config.holdout < 1, f"holdout must be in [0, 1), got {config.holdout}"),
+        (config.data_loading in DATA_LOADING,
+         f"data_loading must be one of {', '.join(DATA_LOADING)}, got '{config.data_loading}'"),
         (config.z_dim >= 1, f"z_dim must be >= 1, got {config.z_dim}"),
         (config.width is None or config.width >= 0, f"width must be >= 1, got {config.width}"),
         (not config.width or preset.width > 0,
@@ -203,7 +231,7 @@ def validate(config: TrainConfig) -> None:
             config.epochs is not None or config.steps is not None or config.max_minutes is not None,
             "set at least one of epochs, steps or max_minutes",
         ),
-        (config.limit is None or config.limit >= config.batch_size // 2, "limit must be at least half a batch"),
+        (config.limit is None or config.limit >= (config.batch_size or 2) // 2, "limit must be at least half a batch"),
         (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got '{config.device}'"),
         (config.precision is None or config.precision in PRECISIONS,
          f"precision must be one of {', '.join(PRECISIONS)}, got '{config.precision}'"),

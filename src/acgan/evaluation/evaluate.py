@@ -56,6 +56,7 @@ class Evaluator:
     train: ImageDataset
     test: ImageDataset
     seed: int = 0
+    classifier_facts: dict[str, Any] = field(default_factory=dict)  # the classifier's metadata (test_accuracy, ...)
     _train_features: torch.Tensor | None = None
     _real_manifold: tuple[torch.Tensor, torch.Tensor] | None = None
     _references: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -66,7 +67,11 @@ class Evaluator:
         digest.update(
             json.dumps([self.info.to_dict(), PRDC_REAL_SIZE, MS_SSIM_PAIRS, MEMORISATION_SIZE, self.seed]).encode()
         )
-        for tensor in (self.train.labels, self.test.labels, self.train.images[:: max(1, len(self.train) // 512)]):
+        for tensor in (
+            self.train.labels,
+            self.test.labels,
+            self.train.batch(slice(None, None, max(1, len(self.train) // 512))),
+        ):
             digest.update(tensor.numpy().tobytes())
         for value in self.classifier.state_dict().values():
             digest.update(value.cpu().numpy().tobytes())
@@ -79,7 +84,7 @@ class Evaluator:
             if path.is_file():
                 self._train_features = load_file(path)["features"]
             else:
-                self._train_features = judge(self.classifier, self.train.images).features
+                self._train_features = judge(self.classifier, self.train).features
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(path.name + ".tmp")
                 save_file({"features": self._train_features.contiguous()}, tmp)
@@ -103,7 +108,7 @@ class Evaluator:
                 self._references[num] = json.loads(path.read_text())
             else:
                 index = torch.randperm(len(self.test), generator=torch.Generator().manual_seed(self.seed))[:num]
-                report = self._measure(self.test.images[index], self.test.labels[index])
+                report = self._measure(self.test.batch(index), self.test.labels[index])
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_bytes(path, json.dumps(report).encode())
                 self._references[num] = report
@@ -121,8 +126,22 @@ class Evaluator:
         generated = self._measure(images, labels)
         reference = self.reference(len(labels))
         report = _combine(generated, reference, self.info)
+        report["classifier"] = {
+            "arch": self.classifier.config.get("arch", "small"),
+            "test_accuracy": reference["conditional_accuracy"],  # on the real test images the reference used
+            "test_images": min(len(labels), len(self.test)),
+            **{k: self.classifier_facts[k] for k in ("train_seconds", "train_images") if k in self.classifier_facts},
+        }
         report.update(num_samples=len(labels), seed=seed, seconds=round(time.monotonic() - start, 2))
         return report
+
+    def _nearest_training_distances(self, queries: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
+        """(N,) pixel distance from each query to its nearest training image, reading the training set in chunks."""
+        best = torch.full((queries.shape[0],), math.inf)
+        for start in range(0, len(self.train), chunk):
+            reference = self.train.batch(slice(start, start + chunk))  # (chunk, C, H, W)
+            best = torch.minimum(best, nearest_neighbour_distances(queries, reference))
+        return best
 
     def _measure(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
         """Every metric of a labelled image set (real or generated) against the training set."""
@@ -139,7 +158,7 @@ class Evaluator:
         real, real_radius = self.real_manifold()
         prdc = precision_recall_density_coverage(real, judged.features, k=5, real_radius=real_radius)
         memorisation_index = torch.randperm(len(images), generator=rng)[:MEMORISATION_SIZE]
-        nn_distances = nearest_neighbour_distances(images[memorisation_index], self.train.images)
+        nn_distances = self._nearest_training_distances(images[memorisation_index])
         return {
             "conditional_accuracy": accuracy,
             "fd": frechet_distance_of(judged.features, train_features),
@@ -203,7 +222,12 @@ METRIC_LABELS = {
 
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: each metric beside the real-data value, then per-class rows."""
-    lines = [f"{'metric':<44}{'generated':>12}{'real data':>12}", "-" * 68]
+    lines = []
+    judge_facts = report.get("classifier")
+    if judge_facts:
+        lines += [f"reference classifier ({judge_facts['arch']}): test accuracy {judge_facts['test_accuracy']:.3f} on "
+                  f"{judge_facts['test_images']} real test images; read every metric beside its real-data value", ""]  # fmt: skip
+    lines += [f"{'metric':<44}{'generated':>12}{'real data':>12}", "-" * 68]
     for name, label in METRIC_LABELS.items():
         row = report["metrics"][name]
         lines.append(f"{label:<44}{row['generated']:>12.4f}{row['real']:>12.4f}")
@@ -245,14 +269,29 @@ def save_confusion_plot(report: dict[str, Any], path: Path) -> None:
     save_figure(fig, path)
 
 
-def load_evaluator(info: DatasetInfo, data_dir: Path | str | None = None, seed: int = 0) -> Evaluator:
-    """An Evaluator for a built-in data set: its real splits and its reference classifier."""
+def load_evaluator(info: DatasetInfo, data_dir: Path | str | None = None, seed: int = 0,
+                   source: str | None = None, show_progress: bool = True) -> Evaluator:  # fmt: skip
+    """An Evaluator for the data a generator was trained on: its real splits and its reference classifier.
+
+    The data is found again from `info` (its registered name or recorded path, resolution, held-out share);
+    `source` overrides the path (a folder that has moved).
+    """
     from acgan.data.dataset import load_dataset
     from acgan.evaluation.classifier import load_reference_classifier
 
-    train = load_dataset(info.name, "train", data_dir=data_dir)
-    test = load_dataset(info.name, "test", data_dir=data_dir)
-    return Evaluator(info, load_reference_classifier(info, train), train, test, seed=seed)
+    where = source or info.locator
+    if info.source and not source and not Path(info.source).exists():
+        raise AcganError(f"the data set folder {info.source} the generator was trained on is gone; "
+                         "pass its new place with --dataset PATH")  # fmt: skip
+    options: dict[str, Any] = {"data_dir": data_dir, "resolution": info.resolution, "holdout": info.holdout,
+                               "verify_checksums": info.checksums_verified, "show_progress": show_progress}  # fmt: skip
+    train = load_dataset(where, "train", **options)
+    test = load_dataset(where, "test", **options)
+    if (train.info.num_classes, train.info.channels) != (info.num_classes, info.channels):
+        raise AcganError(f"{where} has {train.info.num_classes} classes of {train.info.channels} channel(s); the "
+                         f"generator was trained on {info.num_classes} of {info.channels}")  # fmt: skip
+    classifier, facts = load_reference_classifier(info, train, test=test, show_progress=show_progress)
+    return Evaluator(info, classifier, train, test, seed=seed, classifier_facts=facts)
 
 
 def report_folder(weights_path: Path) -> Path:

@@ -136,6 +136,7 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
                        fmt: str, name: str, **extra: np.ndarray) -> Response:  # fmt: skip
         if fmt == "npz":
             headers = {"Content-Disposition": f'attachment; filename="{name}.npz"'}
+            extra = {**extra, "class_names": np.array(info.class_names)}
             return Response(npz_bytes(images, labels, **extra), media_type="application/octet-stream", headers=headers)
         headers = {"Content-Disposition": f'inline; filename="{name}.png"'}
         return Response(png_bytes(images, columns, scale), media_type="image/png", headers=headers)

@@ -16,8 +16,9 @@ from tqdm import tqdm
 from acgan import __version__
 from acgan.augment import parse_policy
 from acgan.checkpoint import CheckpointContents
-from acgan.config import TrainConfig, resolve_config
-from acgan.data.dataset import DatasetInfo, load_dataset
+from acgan.config import TrainConfig, dataset_label, resolve_config
+from acgan.data.batches import fits_in_memory, streamed_batches
+from acgan.data.dataset import DatasetInfo, load_dataset, uint8_to_model_range
 from acgan.device import autocast, conv_layout, resolve_precision, select_device, tune_for
 from acgan.errors import AcganError, TrainingDiverged
 from acgan.models.networks import Generator, ModelConfig
@@ -82,7 +83,8 @@ def due_after(step: int, steps_per_epoch: int, config: TrainConfig, minutes_sinc
 def new_run_dir(root: Path, config: TrainConfig) -> Path:
     """A fresh numbered run directory name under `root`: 00003-mnist-dcgan."""
     existing = [int(p.name[:5]) for p in root.glob("[0-9][0-9][0-9][0-9][0-9]-*")] if root.is_dir() else []
-    return root / f"{max(existing, default=-1) + 1:05d}-{config.dataset}-{config.preset}"
+    label = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset_label(config.dataset))
+    return root / f"{max(existing, default=-1) + 1:05d}-{label}-{config.preset}"
 
 
 def read_run_config(run_dir: Path) -> TrainConfig:
@@ -136,8 +138,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     device = select_device(config.device)
     writer = RunWriter(run_dir)
     writer.check(resume)
-    dataset = load_dataset(config.dataset, "train", data_dir=config.data_dir, limit=config.limit)
+    dataset = load_dataset(config.dataset, "train", data_dir=config.data_dir, limit=config.limit,
+                           resolution=config.resolution, holdout=config.holdout,
+                           verify_checksums=config.verify_checksums, show_progress=show_progress)  # fmt: skip
     info = dataset.info
+    for note in dataset.notes:
+        tqdm.write(f"note: {note}", file=sys.stderr)
     augment = parse_policy(config.diffaugment or "")
     if "color" in augment and info.channels < 3:
         raise AcganError(f"diffaugment 'color' needs colour images; {info.name} has {info.channels} channel(s)")
@@ -151,6 +157,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     tune_for(device)
     precision = resolve_precision(config.precision or "auto", device)
     state = build_train_state(config, model_config, device)
+    assert config.batch_size is not None  # resolved
+    batch_size: int = config.batch_size
+    stream = config.data_loading == "stream" or (
+        config.data_loading == "auto" and not fits_in_memory(dataset.nbytes, device)
+    )
     restoring = writer.start(resume)
     wall_before, last_checkpoint = 0.0, run_dir
     if restoring:
@@ -159,12 +170,20 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     writer.write_config({"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
                          "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict(),
                          "runtime": {"device": str(device), "precision": precision,
+                                     "data_loading": "stream" if stream else "memory",
                                      "torch_threads": torch.get_num_threads()}})  # fmt: skip
 
-    images = dataset.images.to(device).contiguous(memory_format=conv_layout(device))  # (N, C, H, W) in [-1, 1]
-    labels = dataset.labels.to(device)  # (N,)
-    half = config.batch_size // 2
-    steps_per_epoch = max(1, len(dataset) // config.batch_size)
+    for note in dataset.notes:
+        writer.warning(state.step, note)
+    half = batch_size // 2
+    if stream:
+        batches = streamed_batches(dataset, config.d_steps * half, config.seed, state.step, device.type == "cuda")
+    else:  # (N, C, H, W) uint8 on the device: a quarter of float32's memory, converted batch by batch
+        pixels = dataset.to_memory().pixels
+        assert isinstance(pixels, torch.Tensor)
+        images = pixels.permute(0, 3, 1, 2).to(device).contiguous(memory_format=conv_layout(device))
+        labels = dataset.labels.to(device)  # (N,)
+    steps_per_epoch = max(1, len(dataset) // batch_size)
     total = _total_steps(config, steps_per_epoch)
     fixed_z = make_latents(GRID_COLUMNS, config.z_dim, seed=config.seed + 1, device=device)  # same grid noise all run
     saved_step = state.step if restoring else -1
@@ -182,7 +201,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
             state.step, state.step // steps_per_epoch, state.generator, state.discriminator, state.g_ema,
             state.resume_state(wall_before + time.monotonic() - start),
             {"acgan_version": __version__, "torch_version": torch.__version__,
-             "images_seen": state.step * config.batch_size, "train_config": config.to_dict(),
+             "images_seen": state.step * batch_size, "train_config": config.to_dict(),
              "model_config": model_config.to_dict(), "dataset": info.to_dict()},
             training_facts(config),
         )  # fmt: skip
@@ -215,9 +234,15 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                 path = checkpoint(keep=False) if saved_step != state.step else last_checkpoint
                 raise TrainingInterrupted(f"interrupted at step {state.step}; checkpoint {path} saved", run_dir)
 
-            real_index = torch.randint(images.shape[0], (config.d_steps * half,), generator=state.rng, device=device)
+            if stream:
+                real_pixels, real_labels = next(batches)  # (d_steps * half, H, W, C) uint8, (d_steps * half,)
+                real_images = uint8_to_model_range(real_pixels.to(device, non_blocking=True).permute(0, 3, 1, 2))
+                real_labels = real_labels.to(device, non_blocking=True)
+            else:
+                real_index = torch.randint(len(dataset), (config.d_steps * half,), generator=state.rng, device=device)
+                real_images, real_labels = uint8_to_model_range(images[real_index]), labels[real_index]
             with autocast(precision, device):
-                stats = training_step(state, plan, images[real_index], labels[real_index], config.batch_size,
+                stats = training_step(state, plan, real_images, real_labels, batch_size,
                                       ema_decay_at(config.ema_decay or 0.0, state.step))  # fmt: skip
             losses = [value for name, value in stats.items() if not name.endswith("acc")]
             if not bool(torch.isfinite(torch.stack(losses)).all()):
@@ -234,7 +259,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
             if state.step % config.metrics_every == 0:
                 means = {name: total_value.item() / window_count for name, total_value in window.items()}
                 writer.append_metrics({"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
-                                       "images_seen": state.step * config.batch_size,
+                                       "images_seen": state.step * batch_size,
                                        "seconds": round(wall_before + time.monotonic() - start, 3),
                                        **{k: round(m, 6) for k, m in means.items()}})  # fmt: skip
                 window, window_count = {}, 0
