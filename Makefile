@@ -18,7 +18,7 @@ KERAS_VENV ?= benchmarks/.keras-venv
 CHECKPOINT ?= runs/demo
 
 .PHONY: install install-data install-browser demo serve test lint check clean \
-	bench-throughput bench-quality bench-keras bench-serve
+	bench-throughput bench-quality bench-keras bench-serve bench-data
 
 install: $(STAMP)
 
@@ -81,6 +81,14 @@ bench-quality: install
 	bash benchmarks/run_queue.sh benchmarks/queues/confirm.txt
 	$(BIN)/python benchmarks/quality_table.py --dataset mnist --minutes 5
 	$(BIN)/python benchmarks/quality_table.py --dataset fashion-mnist --minutes 10
+
+# Colour data (README "Colour images and data loading"): the decode cache's throughput, then 10 minutes of
+# dcgan and of the paper's CIFAR-10 preset on the CIFAR-10 subset's class folders (needs ../shared/data).
+CIFAR_FOLDERS ?= ../shared/data/cifar10-subset-folders
+bench-data: install
+	$(BIN)/python benchmarks/decode.py --images 4000 --size 320x240 --resolution 64
+	$(BIN)/python benchmarks/quality.py --dataset $(CIFAR_FOLDERS) --preset dcgan --minutes 10 --interval 5 --samples 5000
+	$(BIN)/python benchmarks/quality.py --dataset $(CIFAR_FOLDERS) --preset odena-cifar10 --minutes 10 --interval 5 --samples 5000
 
 # The seed's own Keras 3 + TensorFlow loop beside ours, in a venv of its own (never a dependency of acgan).
 $(KERAS_VENV)/.installed:

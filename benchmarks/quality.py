@@ -4,6 +4,7 @@
     python benchmarks/quality.py --dataset fashion-mnist --preset brownlee --minutes 10 --interval 2
     python benchmarks/quality.py --dataset mnist --preset dcgan --set precision=bf16 --set ema_decay=0.99 --name bf16
     python benchmarks/quality.py --dataset mnist --minutes 5 --interval 5 --name tac --seed 1 --set objective=tac
+    python benchmarks/quality.py --dataset ../shared/data/cifar10-subset-folders --preset odena-cifar10 --minutes 10
 
 Training time excludes the evaluations (training pauses, is checkpointed, evaluated and resumed). Prints
 the curve (time, steps, conditional accuracy, intra-class FD, MS-SSIM, recall) beside the real-data
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from throughput import machine  # type: ignore[import-not-found]
 
-from acgan.config import TrainConfig, resolve_config
+from acgan.config import TrainConfig, dataset_label, resolve_config
 from acgan.errors import AcganError
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.sampling import load_generator
@@ -52,7 +53,7 @@ def main() -> None:
     except (TypeError, AcganError) as exc:
         raise SystemExit(f"error: bad --set: {exc}") from None
     label = (
-        f"{args.dataset}-{args.preset}"
+        f"{dataset_label(args.dataset)}-{args.preset}"
         + (f"-{args.name}" if args.name else "")
         + (f"-seed{args.seed}" if args.seed else "")
     )

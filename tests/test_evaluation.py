@@ -11,10 +11,11 @@ import torch
 from acgan.cli import main
 from acgan.config import TrainConfig
 from acgan.data import load_dataset
-from acgan.data.dataset import DatasetInfo, ImageDataset
+from acgan.data.dataset import DatasetInfo, ImageDataset, model_range_to_uint8
 from acgan.evaluation.classifier import (
     ReferenceClassifier,
     classifier_accuracy,
+    classifier_cache_path,
     load_reference_classifier,
     read_classifier,
     save_classifier,
@@ -34,7 +35,8 @@ def _blobs(n: int, seed: int) -> ImageDataset:
     for i, label in enumerate(labels.tolist()):
         images[i, :, 2 + 8 * label : 10 + 8 * label, 8:20] = 1.0
     info = DatasetInfo("blobs", 3, 1, 28, ("top", "middle", "bottom"))
-    return ImageDataset(images.clamp(-1, 1), labels, info)
+    pixels = model_range_to_uint8(images).permute(0, 2, 3, 1).contiguous()  # (N, H, W, 1) uint8
+    return ImageDataset(pixels, labels, info)
 
 
 def test_classifier_training_is_deterministic_and_learns(tmp_path: Path) -> None:
@@ -52,9 +54,13 @@ def test_classifier_training_is_deterministic_and_learns(tmp_path: Path) -> None
 
 def test_unknown_data_set_gets_a_classifier_trained_and_cached(tmp_path: Path) -> None:
     data = _blobs(256, seed=0)
-    first = load_reference_classifier(data.info, data, cache_dir=tmp_path)
-    assert (tmp_path / "blobs-28px.safetensors").is_file()
-    again = load_reference_classifier(data.info, None, cache_dir=tmp_path)  # from the cache, no data needed
+    first, facts = load_reference_classifier(data.info, data, cache_dir=tmp_path, test=_blobs(30, seed=1),
+                                             show_progress=False)  # fmt: skip
+    assert facts["test_accuracy"] > 0.9 and facts["train_images"] == 256
+    assert len(list(tmp_path.glob("blobs-28px-*.safetensors"))) == 1
+    again, _ = load_reference_classifier(data.info, data, cache_dir=tmp_path)  # from the cache: not trained again
+    other = _blobs(256, seed=5)  # other content under the same name: its own classifier, never a stale one
+    assert classifier_cache_path(other, tmp_path) != classifier_cache_path(data, tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True))
 
 
@@ -81,6 +87,7 @@ def test_report_lays_every_metric_beside_its_real_value() -> None:
     assert sum(map(sum, report["confusion"])) == 60
     table = format_report(report)
     assert "conditional accuracy" in table and "middle" in table
+    assert report["classifier"]["test_accuracy"] == real and "reference classifier (small): test accuracy 1.000" in table
     # Generating the real test images themselves reproduces the real row.
     evaluator_again = Evaluator(train_set.info, classifier, train_set, test_set)
     measured = evaluator_again._measure(test_set.images, test_set.labels)
