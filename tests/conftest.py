@@ -15,6 +15,19 @@ from acgan.data.registry import MNIST, DatasetSpec, FileSpec
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def assert_same_weights(first_run: Path, second_run: Path) -> None:
+    """The latest G, D and EMA weights of two run directories are bit-identical."""
+    import torch
+    from safetensors.torch import load_file
+
+    from acgan.checkpoint import resolve_checkpoint_dir
+
+    for filename in ("generator.safetensors", "discriminator.safetensors", "g_ema.safetensors"):
+        a = load_file(resolve_checkpoint_dir(first_run) / filename)
+        b = load_file(resolve_checkpoint_dir(second_run) / filename)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), filename
+
+
 def real_data_root() -> Path | None:
     """`$ACGAN_DATA_DIR`, else ../shared/data beside the repository, if it holds MNIST."""
     for candidate in (os.environ.get("ACGAN_DATA_DIR"), REPO_ROOT.parent / "shared" / "data"):

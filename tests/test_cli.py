@@ -132,7 +132,7 @@ def test_generate_is_reproducible(capsys: pytest.CaptureFixture[str], trained_ru
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["train", "--dataset", "cifar100"], ["'cifar100' is not one of"]),
+        (["train", "--dataset", "cifar100"], ["unknown data set 'cifar100'", "not a registered name"]),
         (["train", "--preset", "biggan"], ["'biggan' is not one of"]),
         (["train", "--epochs", "0"], ["--epochs"]),
         (["summary", "--preset", "nope"], ["'nope' is not one of"]),

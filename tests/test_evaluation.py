@@ -87,7 +87,9 @@ def test_report_lays_every_metric_beside_its_real_value() -> None:
     assert sum(map(sum, report["confusion"])) == 60
     table = format_report(report)
     assert "conditional accuracy" in table and "middle" in table
-    assert report["classifier"]["test_accuracy"] == real and "reference classifier (small): test accuracy 1.000" in table
+    assert (
+        report["classifier"]["test_accuracy"] == real and "reference classifier (small): test accuracy 1.000" in table
+    )
     # Generating the real test images themselves reproduces the real row.
     evaluator_again = Evaluator(train_set.info, classifier, train_set, test_set)
     measured = evaluator_again._measure(test_set.images, test_set.labels)

@@ -18,9 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
-from acgan.checkpoint import resolve_checkpoint_dir
 from acgan.cli import main
 from acgan.config import TrainConfig
 from acgan.data import load_dataset
@@ -32,7 +30,7 @@ from acgan.models.dcgan import stage_plan
 from acgan.models.networks import ModelConfig
 from acgan.models.presets import PRESETS, build_discriminator, build_generator
 from acgan.training import train
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, assert_same_weights
 
 COLOURS = ((220, 40, 40), (40, 200, 60), (50, 70, 230))
 SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -343,10 +341,7 @@ def test_resume_is_exact_on_a_colour_folder(tmp_path: Path, data_loading: str) -
     train(TrainConfig(epochs=2, **options), tmp_path / "straight", show_progress=False)
     train(TrainConfig(epochs=1, **options), tmp_path / "split", show_progress=False)
     train(TrainConfig(epochs=2, **options), tmp_path / "split", resume=True, show_progress=False)
-    for filename in ("generator.safetensors", "discriminator.safetensors", "g_ema.safetensors"):
-        a = load_file(resolve_checkpoint_dir(tmp_path / "straight") / filename)
-        b = load_file(resolve_checkpoint_dir(tmp_path / "split") / filename)
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), filename
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
     config = json.loads((tmp_path / "split" / "config.json").read_text())
     assert config["runtime"]["data_loading"] == data_loading
     assert config["dataset"]["channels"] == 3 and config["dataset"]["source"] == str(root.resolve())

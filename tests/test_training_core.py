@@ -20,6 +20,7 @@ from acgan.training import train
 from acgan.training.loop import due_after
 from acgan.training.state import TrainState
 from acgan.training.steps import StepPlan, training_step
+from tests.conftest import assert_same_weights
 
 TINY = {"limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
 
@@ -109,19 +110,12 @@ def test_every_objective_trains_from_python(data_root: Path, tmp_path: Path, dat
 
 def test_resume_is_exact_with_spectral_norm_augmentation_and_a_twin_head(data_root: Path, tmp_path: Path) -> None:
     """Spectral norm's power-iteration vectors, DiffAugment's random draws and the extra head all resume exactly."""
-    from safetensors.torch import load_file
-
-    from acgan.checkpoint import resolve_checkpoint_dir
-
     options = {"dataset": "mnist", "objective": "tac", "spectral_norm": True, "diffaugment": "translation,cutout",
                "d_steps": 2, **TINY}  # fmt: skip
     train(TrainConfig(epochs=2, **options), tmp_path / "straight", show_progress=False)
     train(TrainConfig(epochs=1, **options), tmp_path / "split", show_progress=False)
     train(TrainConfig(epochs=2, **options), tmp_path / "split", resume=True, show_progress=False)
-    for filename in ("generator.safetensors", "discriminator.safetensors", "g_ema.safetensors"):
-        a = load_file(resolve_checkpoint_dir(tmp_path / "straight") / filename)
-        b = load_file(resolve_checkpoint_dir(tmp_path / "split") / filename)
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), filename
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
 
 
 def test_options_change_what_is_trained(data_root: Path, tmp_path: Path) -> None:

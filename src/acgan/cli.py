@@ -82,31 +82,36 @@ DATASET_HELP = (
     "(ROOT/<class>/*.png, or ROOT/train/<class>/ and ROOT/test/<class>/) or a folder of CIFAR-10 .bin files."
 )
 
-
-@cli.command()
-@click.option("--dataset", default="fashion-mnist", show_default=True, metavar="NAME|PATH", help=DATASET_HELP)
-@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
-@click.option(
+# Options of every command that reads a data set (train, classifier train).
+RESOLUTION_OPTION = click.option(
     "--resolution",
     type=click.IntRange(min=4),
-    help="Resize images to this side: centre crop to square, Lanczos [default: the data's own size; 64 "
-    "for folders of mixed sizes].",
+    help="Resize images to this side: centre crop to square, Lanczos [default: the data's own size; 64 for "
+    "folders of mixed sizes].",
 )
-@click.option(
+HOLDOUT_OPTION = click.option(
     "--holdout",
     type=click.FloatRange(min=0, max=1, max_open=True),
     default=0.1,
     show_default=True,
     help="Share of each class held out for evaluation (folders without a test/ split).",
 )
-@click.option(
+SKIP_CHECKSUMS_OPTION = click.option(
     "--skip-checksums",
     "verify_checksums",
     flag_value=False,
     default=True,
-    help="Read data set files whose checksums differ from the official release (a subset, or your own "
-    "files in the official format).",
+    help="Read data set files whose checksums differ from the official release (a subset, or your own files in "
+    "the official format).",
 )
+
+
+@cli.command()
+@click.option("--dataset", default="fashion-mnist", show_default=True, metavar="NAME|PATH", help=DATASET_HELP)
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
+@RESOLUTION_OPTION
+@HOLDOUT_OPTION
+@SKIP_CHECKSUMS_OPTION
 @click.option(
     "--data-loading",
     type=click.Choice(DATA_LOADING),
@@ -449,21 +454,9 @@ def classifier() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="[default: 8 on 60,000 images, up to 40 on small data]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/.")
-@click.option("--resolution", type=click.IntRange(min=4), help="Resize images to this side [default: the data's].")
-@click.option(
-    "--holdout",
-    type=click.FloatRange(min=0, max=1, max_open=True),
-    default=0.1,
-    show_default=True,
-    help="Share of each class held out as test images (folders without a test/ split).",
-)
-@click.option(
-    "--skip-checksums",
-    "verify_checksums",
-    flag_value=False,
-    default=True,
-    help="Read files that are not the official release.",
-)
+@RESOLUTION_OPTION
+@HOLDOUT_OPTION
+@SKIP_CHECKSUMS_OPTION
 @click.option("--output", type=click.Path(path_type=Path), help="Where to write the weights [default: the cache].")
 def classifier_train(dataset: str, epochs: int | None, seed: int, data_dir: Path | None, resolution: int | None,
                      holdout: float, verify_checksums: bool, output: Path | None) -> None:  # fmt: skip

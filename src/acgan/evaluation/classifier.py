@@ -261,7 +261,9 @@ def load_reference_classifier(
     """
     shipped = shipped_classifier_bytes(info.name) if info.checksums_verified and not info.source else None
     if shipped is not None:
-        return read_classifier(shipped, f"(shipped) {info.name}")
+        classifier, metadata = read_classifier(shipped, f"(shipped) {info.name}")
+        if classifier.config["resolution"] == info.resolution:  # else (--resolution 32) one is trained below
+            return classifier, metadata
     if train is None:
         raise AcganError(f"no reference classifier for '{info.name}' and no training data to train one")
     path = classifier_cache_path(train, cache_dir)
