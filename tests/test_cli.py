@@ -114,8 +114,9 @@ def test_generate_png_npz_and_folder(capsys: pytest.CaptureFixture[str], trained
     code, _, _ = run_cli(capsys, "generate", "--checkpoint", str(trained_run), "--label", "3", "--num", "5",
                          "--output", str(tmp_path / "pngs") + "/")  # fmt: skip
     assert code == 0
-    files = sorted((tmp_path / "pngs").iterdir())
+    files = sorted((tmp_path / "pngs").glob("*.png"))
     assert [f.name for f in files][:2] == ["00000_3_3.png", "00001_3_3.png"] and len(files) == 5
+    assert json.loads((tmp_path / "pngs" / "class_names.json").read_text()) == [str(d) for d in range(10)]
     assert Image.open(files[0]).size == (28, 28)
     code, _, _ = run_cli(capsys, "generate", "--checkpoint", str(trained_run), "--label", "all", "--num", "20",
                          "--output", str(tmp_path / "rows.png"))  # fmt: skip

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -216,7 +217,7 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
                 total=len(scan.files), desc=f"decoding {scan.root.name}", unit="img", disable=not show_progress
             ) as bar,
         ):
-            for index, result in enumerate(pool.map(decode, scan.files, chunksize=32)):
+            for index, result in enumerate(_in_blocks(pool, decode, scan.files)):
                 if isinstance(result, str):
                     skipped.append((scan.files[index].relative, result))
                 else:
@@ -244,6 +245,12 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _in_blocks(pool: ThreadPoolExecutor, function: Any, items: tuple[Any, ...], block: int = 1024) -> Iterator[Any]:
+    """`pool.map` a block at a time: never more than `block` pending results, however large the folder."""
+    for start in range(0, len(items), block):
+        yield from pool.map(function, items[start : start + block])
 
 
 def _read_cache(target: Path, scan: FolderScan) -> DecodedFolder:
