@@ -398,3 +398,21 @@ def test_colour_folder_end_to_end_from_the_cli(tmp_path: Path, capsys: pytest.Ca
         assert picture.mode == "RGB"
         page = client.get("/").text
         assert "triangle" in page or "/api/v1/info" in page
+
+
+@pytest.mark.skipif(not (SHARED / "cifar10-subset").is_dir(), reason="../shared/data/cifar10-subset absent")
+def test_real_cifar_subset_trains_from_the_cli_with_skip_checksums(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    base = ["train", "--dataset", str(SHARED / "cifar10-subset"), "--steps", "3", "--limit", "64", "--batch-size", "16",
+            "--width", "8", "--device", "cpu", "--no-progress", "--run-dir", str(run)]  # fmt: skip
+    code, output = run_cli(base, capsys)
+    assert code == 1 and "--skip-checksums" in output and not run.exists()
+    code, output = run_cli([*base, "--skip-checksums"], capsys)
+    assert code == 0, output
+    code, output = run_cli(["info", "--checkpoint", str(run)], capsys)
+    assert "cifar10-subset from" in output and "checksums skipped" in output and "3x32x32" in output
+    code, output = run_cli(["generate", "--checkpoint", str(run), "--label", "horse", "--num", "4",
+                            "--output", str(tmp_path / "horses.png")], capsys)  # fmt: skip
+    assert code == 0 and Image.open(tmp_path / "horses.png").mode == "RGB"
