@@ -44,6 +44,23 @@ def require_real_data() -> Path:
     return root
 
 
+SYSTEM_DATASETS = Path("/usr/share/datasets")  # where Debian's dataset-fashion-mnist installs (make install)
+
+
+def idx_data() -> tuple[str, Path] | None:
+    """A real IDX data set to train on and its root: MNIST (../shared, $ACGAN_DATA_DIR), else Debian's Fashion-MNIST."""
+    root = real_data_root()
+    if root is not None:
+        return "mnist", root
+    if (SYSTEM_DATASETS / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file():
+        return "fashion-mnist", SYSTEM_DATASETS
+    return None
+
+
+# The data set of tests that need real images but no particular one: on a fresh machine, Debian's Fashion-MNIST.
+IDX_DATASET = (idx_data() or ("mnist", Path()))[0]
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Never read or write the user's real cache, and never see a system-wide data set by accident."""
@@ -51,6 +68,16 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("ACGAN_CACHE_DIR", str(cache))
     monkeypatch.setattr("acgan.data.locate.SYSTEM_DATA_ROOT", tmp_path_factory.mktemp("system"))
     return cache
+
+
+@pytest.fixture
+def idx_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The root holding IDX_DATASET (through $ACGAN_DATA_DIR); skips when neither MNIST nor Debian's set exists."""
+    found = idx_data()
+    if found is None:
+        pytest.skip("no real IDX data: provide ../shared/data or apt-get install dataset-fashion-mnist")
+    monkeypatch.setenv("ACGAN_DATA_DIR", str(found[1]))
+    return found[1]
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from acgan.errors import AcganError, TrainingDiverged
 from acgan.sampling import load_generator
 from acgan.training import TrainingInterrupted, train
 from acgan.training import loop as loop_module
+from tests.conftest import IDX_DATASET
 
 # 96 images, batch 16: 6 steps per epoch.
-TINY = {"dataset": "mnist", "preset": "dcgan", "limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
+TINY = {"dataset": IDX_DATASET, "preset": "dcgan", "limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -30,7 +31,7 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def test_short_run_writes_every_artifact(data_root: Path, tmp_path: Path) -> None:
+def test_short_run_writes_every_artifact(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     result = train(TrainConfig(**TINY, epochs=2), run, show_progress=False)
     assert result.step == 12 and result.stopped_by == "epochs"
@@ -81,7 +82,7 @@ def _count_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 def test_resume_reproduces_an_uninterrupted_run_exactly(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     straight = tmp_path / "straight"
     train(TrainConfig(**TINY, epochs=3, ema_decay=0.9), straight, show_progress=False)
@@ -104,7 +105,7 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(
 
 
 def test_interrupt_saves_a_checkpoint_that_resumes_exactly(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     straight = tmp_path / "straight"
     train(TrainConfig(**TINY, epochs=2), straight, show_progress=False)
@@ -133,7 +134,7 @@ def test_interrupt_saves_a_checkpoint_that_resumes_exactly(
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_step = loop_module.training_step
     calls = {"n": 0}
@@ -155,7 +156,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     load_generator(run)  # still loads
 
 
-def test_step_and_time_bounds(data_root: Path, tmp_path: Path) -> None:
+def test_step_and_time_bounds(idx_root: Path, tmp_path: Path) -> None:
     result = train(TrainConfig(**{**TINY, "epochs": None}, steps=4), tmp_path / "steps", show_progress=False)
     assert result.step == 4 and result.stopped_by == "steps"
     assert (tmp_path / "steps" / "samples" / "step_00000004.png").is_file()  # a final grid mid-epoch
@@ -163,7 +164,7 @@ def test_step_and_time_bounds(data_root: Path, tmp_path: Path) -> None:
     assert result.stopped_by == "max_minutes" and result.step <= 1
 
 
-def test_checkpoint_retention_keeps_latest_and_every_n_epochs(data_root: Path, tmp_path: Path) -> None:
+def test_checkpoint_retention_keeps_latest_and_every_n_epochs(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(TrainConfig(**TINY, epochs=5, keep_every=2), run, show_progress=False)
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
@@ -172,7 +173,7 @@ def test_checkpoint_retention_keeps_latest_and_every_n_epochs(data_root: Path, t
 
 
 def test_crash_while_checkpointing_leaves_the_previous_one_intact(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = tmp_path / "run"
     train(TrainConfig(**TINY, epochs=1), run, show_progress=False)
@@ -193,7 +194,7 @@ def test_crash_while_checkpointing_leaves_the_previous_one_intact(
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_new_run_refuses_to_overwrite_an_existing_run(data_root: Path, tmp_path: Path) -> None:
+def test_new_run_refuses_to_overwrite_an_existing_run(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(TrainConfig(**{**TINY, "epochs": None}, steps=1), run, show_progress=False)
     with pytest.raises(AcganError, match="already holds a run"):
@@ -229,7 +230,7 @@ def test_config_validation_and_unknown_keys() -> None:
         TrainConfig(precision="fp16")
 
 
-def test_bf16_autocast_training_keeps_fp32_weights_and_learns(data_root: Path, tmp_path: Path) -> None:
+def test_bf16_autocast_training_keeps_fp32_weights_and_learns(idx_root: Path, tmp_path: Path) -> None:
     from acgan.device import cpu_has_native_bf16, resolve_precision
 
     assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if cpu_has_native_bf16() else "fp32")
@@ -251,7 +252,7 @@ def test_bf16_autocast_training_keeps_fp32_weights_and_learns(data_root: Path, t
     assert images.dtype == torch.float32 and images.abs().max() <= 1
 
 
-def test_resume_survives_a_metrics_line_torn_by_a_crash(data_root: Path, tmp_path: Path) -> None:
+def test_resume_survives_a_metrics_line_torn_by_a_crash(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(TrainConfig(**TINY, epochs=1), run, show_progress=False)
     with open(run / "metrics.jsonl", "a") as handle:

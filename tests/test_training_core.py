@@ -20,7 +20,7 @@ from acgan.training import train
 from acgan.training.loop import due_after
 from acgan.training.state import TrainState
 from acgan.training.steps import StepPlan, training_step
-from tests.conftest import assert_same_weights
+from tests.conftest import IDX_DATASET, assert_same_weights
 
 TINY = {"limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
 
@@ -108,9 +108,9 @@ def test_every_objective_trains_from_python(data_root: Path, tmp_path: Path, dat
     assert "d_real_source" in line and "g_source" in line
 
 
-def test_resume_is_exact_with_spectral_norm_augmentation_and_a_twin_head(data_root: Path, tmp_path: Path) -> None:
+def test_resume_is_exact_with_spectral_norm_augmentation_and_a_twin_head(idx_root: Path, tmp_path: Path) -> None:
     """Spectral norm's power-iteration vectors, DiffAugment's random draws and the extra head all resume exactly."""
-    options = {"dataset": "mnist", "objective": "tac", "spectral_norm": True, "diffaugment": "translation,cutout",
+    options = {"dataset": IDX_DATASET, "objective": "tac", "spectral_norm": True, "diffaugment": "translation,cutout",
                "d_steps": 2, **TINY}  # fmt: skip
     train(TrainConfig(epochs=2, **options), tmp_path / "straight", show_progress=False)
     train(TrainConfig(epochs=1, **options), tmp_path / "split", show_progress=False)
@@ -118,8 +118,8 @@ def test_resume_is_exact_with_spectral_norm_augmentation_and_a_twin_head(data_ro
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
 
 
-def test_options_change_what_is_trained(data_root: Path, tmp_path: Path) -> None:
-    config = TrainConfig(dataset="mnist", objective="hinge", spectral_norm=True, diffaugment="translation,cutout",
+def test_options_change_what_is_trained(idx_root: Path, tmp_path: Path) -> None:
+    config = TrainConfig(dataset=IDX_DATASET, objective="hinge", spectral_norm=True, diffaugment="translation,cutout",
                          d_updates="joint", d_steps=2, width=16, class_weight=0.5, steps=2, epochs=None, **TINY)  # fmt: skip
     train(config, tmp_path / "run", show_progress=False)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -131,24 +131,24 @@ def test_options_change_what_is_trained(data_root: Path, tmp_path: Path) -> None
     assert any("parametrizations" in name for name, _ in d.named_parameters())
 
 
-def test_every_objective_trains_from_the_cli(data_root: Path, tmp_path: Path) -> None:
+def test_every_objective_trains_from_the_cli(idx_root: Path, tmp_path: Path) -> None:
     from acgan.cli import main
 
     for objective in OBJECTIVES:
         run = tmp_path / objective
-        argv = ["train", "--dataset", "mnist", "--objective", objective, "--limit", "96", "--batch-size", "16",
+        argv = ["train", "--dataset", IDX_DATASET, "--objective", objective, "--limit", "96", "--batch-size", "16",
                 "--steps", "2", "--device", "cpu", "--no-progress", "--run-dir", str(run)]  # fmt: skip
         assert main(argv) == 0, objective
         assert json.loads((run / "config.json").read_text())["train"]["objective"] == objective
 
 
 def test_info_and_summary_name_the_objective(
-    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    idx_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from acgan.cli import main
 
     run = tmp_path / "run"
-    argv = ["train", "--dataset", "mnist", "--objective", "tac", "--spectral-norm", "--limit", "96",
+    argv = ["train", "--dataset", IDX_DATASET, "--objective", "tac", "--spectral-norm", "--limit", "96",
             "--batch-size", "16", "--steps", "2", "--device", "cpu", "--no-progress", "--run-dir", str(run)]  # fmt: skip
     assert main(argv) == 0
     capsys.readouterr()
@@ -192,9 +192,9 @@ def test_diff_augment_is_differentiable_and_policy_parsing() -> None:
         parse_policy("translation,zoom")
 
 
-def test_color_augmentation_on_grey_data_is_refused_before_training(data_root: Path, tmp_path: Path) -> None:
+def test_color_augmentation_on_grey_data_is_refused_before_training(idx_root: Path, tmp_path: Path) -> None:
     with pytest.raises(AcganError, match="'color' needs colour images"):
-        train(TrainConfig(dataset="mnist", diffaugment="color", steps=1, epochs=None, **TINY), tmp_path / "r",
+        train(TrainConfig(dataset=IDX_DATASET, diffaugment="color", steps=1, epochs=None, **TINY), tmp_path / "r",
               show_progress=False)  # fmt: skip
     assert not (tmp_path / "r").exists()
 
@@ -256,15 +256,15 @@ def test_due_after_keeps_every_n_epochs_independently_of_sampling() -> None:
     assert due_after(3, 10, timed, 2.5).checkpoint and not due_after(3, 10, timed, 1.0).checkpoint
 
 
-def test_keep_every_keeps_what_it_says(data_root: Path, tmp_path: Path) -> None:
+def test_keep_every_keeps_what_it_says(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"  # 6 steps per epoch; grids every 2 epochs, kept checkpoints every 3
-    train(TrainConfig(dataset="mnist", epochs=6, sample_every=2, keep_every=3, **TINY), run, show_progress=False)
+    train(TrainConfig(dataset=IDX_DATASET, epochs=6, sample_every=2, keep_every=3, **TINY), run, show_progress=False)
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["latest", "step_00000018", "step_00000036"]
 
 
 def test_checkpoint_every_steps_saves_mid_epoch(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from acgan.cli import main
     from acgan.training import loop as loop_module
@@ -280,18 +280,22 @@ def test_checkpoint_every_steps_saves_mid_epoch(
     monkeypatch.setattr(loop_module, "training_step", crash_at_step_5)
     run = tmp_path / "run"
     with pytest.raises(RuntimeError):
-        train(TrainConfig(dataset="mnist", epochs=None, steps=6, checkpoint_every=2, **TINY), run, show_progress=False)
+        train(
+            TrainConfig(dataset=IDX_DATASET, epochs=None, steps=6, checkpoint_every=2, **TINY), run, show_progress=False
+        )
     assert (run / "checkpoints" / "latest").read_text() == "step_00000004"  # mid-epoch, from the cadence
-    monkeypatch.undo()
+    monkeypatch.setattr(loop_module, "training_step", real_step)  # only this: the data and cache settings stay
     assert main(["train", "--resume", str(run), "--steps", "9", "--checkpoint-every", "3", "--no-progress"]) == 0
     assert json.loads((run / "config.json").read_text())["train"]["checkpoint_every"] == 3
     assert main(["train", "--resume", str(run), "--checkpoint-every", "soon"]) == 2
 
 
 def test_a_run_that_crashed_before_its_first_checkpoint_can_resume_or_restart(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from acgan.training import loop as loop_module
+
+    real_step = loop_module.training_step
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
@@ -299,17 +303,19 @@ def test_a_run_that_crashed_before_its_first_checkpoint_can_resume_or_restart(
     run = tmp_path / "run"
     monkeypatch.setattr(loop_module, "training_step", crash)
     with pytest.raises(RuntimeError, match="power cut"):
-        train(TrainConfig(dataset="mnist", epochs=1, **TINY), run, show_progress=False)
+        train(TrainConfig(dataset=IDX_DATASET, epochs=1, **TINY), run, show_progress=False)
     assert (run / "config.json").is_file() and not (run / "checkpoints").exists()
-    monkeypatch.undo()
-    result = train(TrainConfig(dataset="mnist", epochs=1, **TINY), run, resume=True, show_progress=False)
+    monkeypatch.setattr(loop_module, "training_step", real_step)
+    result = train(TrainConfig(dataset=IDX_DATASET, epochs=1, **TINY), run, resume=True, show_progress=False)
     assert result.step == 6  # resumed from step 0
     crashed_again = tmp_path / "again"
     monkeypatch.setattr(loop_module, "training_step", crash)
     with pytest.raises(RuntimeError):
-        train(TrainConfig(dataset="mnist", epochs=1, **TINY), crashed_again, show_progress=False)
-    monkeypatch.undo()
-    result = train(TrainConfig(dataset="mnist", epochs=1, **TINY), crashed_again, show_progress=False)  # started again
+        train(TrainConfig(dataset=IDX_DATASET, epochs=1, **TINY), crashed_again, show_progress=False)
+    monkeypatch.setattr(loop_module, "training_step", real_step)
+    result = train(
+        TrainConfig(dataset=IDX_DATASET, epochs=1, **TINY), crashed_again, show_progress=False
+    )  # started again
     assert result.step == 6
     steps = [json.loads(line)["step"] for line in (crashed_again / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]
