@@ -38,7 +38,7 @@ _TRAIN_FIELDS = (
     "steps", "max_minutes", "seed", "device", "precision", "log_every", "sample_every", "keep_every", "eval_every",
     "eval_samples", "best_metric", "objective", "class_weight", "d_class_loss_on_fake", "d2d_margin",
     "d2d_temperature", "spectral_norm", "diffaugment", "d_updates", "d_steps", "resolution", "holdout",
-    "verify_checksums", "data_loading",
+    "verify_checksums", "data_loading", "tensorboard",
 )  # fmt: skip
 # What may change when resuming: where and how long to run, never what is trained.
 _RESUMABLE_FIELDS = {
@@ -49,6 +49,7 @@ _RESUMABLE_FIELDS = {
     "precision",
     "data_dir",
     "data_loading",
+    "tensorboard",
     "log_every",
     "eval_every",
     "eval_samples",
@@ -246,6 +247,12 @@ SKIP_CHECKSUMS_OPTION = click.option(
 )
 @click.option("--d-steps", type=click.IntRange(min=1), default=1, show_default=True, help="D updates per G update.")
 @click.option("--width", type=click.IntRange(min=1), help="Base channel count of dcgan [default: the preset's].")
+@click.option(
+    "--tensorboard/--no-tensorboard",
+    default=True,
+    show_default=True,
+    help="Write TensorBoard event files into RUN/tensorboard/ (view: tensorboard --logdir runs/).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.pass_context

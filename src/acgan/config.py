@@ -89,6 +89,7 @@ class TrainConfig:
     eval_every: int = 0  # epochs between quick evaluations (0: none); keeps a `best` checkpoint
     eval_samples: int = 2000  # generated samples per quick evaluation
     best_metric: str = "intra_fd"  # metric that picks the `best` checkpoint
+    tensorboard: bool = True  # TensorBoard event files in RUN/tensorboard/ (statistics, evaluations, grids, config)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -136,7 +136,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     """
     config = resolve_config(config)
     device = select_device(config.device)
-    writer = RunWriter(run_dir)
+    writer = RunWriter(run_dir, tensorboard=config.tensorboard)
     writer.check(resume)
     dataset = load_dataset(config.dataset, "train", data_dir=config.data_dir, limit=config.limit,
                            resolution=config.resolution, holdout=config.holdout,
@@ -167,11 +167,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     if restoring:
         wall_before, last_checkpoint = restore_checkpoint(state, run_dir)
         writer.truncate_metrics(state.step)
+    writer.open_tensorboard(state.step)
     writer.write_config({"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
                          "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict(),
                          "runtime": {"device": str(device), "precision": precision,
                                      "data_loading": "stream" if stream else "memory",
-                                     "torch_threads": torch.get_num_threads()}})  # fmt: skip
+                                     "torch_threads": torch.get_num_threads()}}, step=state.step)  # fmt: skip
 
     for note in dataset.notes:
         writer.warning(state.step, note)
@@ -193,7 +194,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
 
     def save_grid(name: str, when: str) -> None:
         title = f"{config.preset} ({config.objective}) on {info.name}: {when}"
-        writer.save_grid(progress_grid(state.sampler, fixed_z, info, title), name)
+        writer.save_grid(progress_grid(state.sampler, fixed_z, info, title), name, state.step)
 
     def checkpoint(keep: bool) -> Path:
         nonlocal saved_step, last_save
@@ -212,80 +213,85 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
         tqdm.write(f"warning: {message}", file=sys.stderr)
         writer.warning(state.step, message)
 
-    tracker = None
-    if config.eval_every:
-        from acgan.evaluation.evaluate import load_evaluator
+    try:
+        tracker = None
+        if config.eval_every:
+            from acgan.evaluation.evaluate import load_evaluator
 
-        evaluator = load_evaluator(info, data_dir=config.data_dir, seed=config.seed)
-        tracker = EvalTracker(evaluator, writer, config.best_metric, config.eval_samples, config.seed)
+            evaluator = load_evaluator(info, data_dir=config.data_dir, seed=config.seed)
+            tracker = EvalTracker(evaluator, writer, config.best_metric, config.eval_samples, config.seed)
 
-    bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
-               disable=not show_progress or config.log_every > 0)  # fmt: skip
-    stopped_by = "epochs"
-    with GracefulStop() as stop, bar:
-        while True:
-            if total is not None and state.step >= total:
-                stopped_by = "steps" if config.steps is not None and state.step >= config.steps else "epochs"
-                break
-            if config.max_minutes is not None and time.monotonic() - start >= 60 * config.max_minutes:
-                stopped_by = "max_minutes"
-                break
-            if stop.requested:
-                path = checkpoint(keep=False) if saved_step != state.step else last_checkpoint
-                raise TrainingInterrupted(f"interrupted at step {state.step}; checkpoint {path} saved", run_dir)
+        bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
+                   disable=not show_progress or config.log_every > 0)  # fmt: skip
+        stopped_by = "epochs"
+        with GracefulStop() as stop, bar:
+            while True:
+                if total is not None and state.step >= total:
+                    stopped_by = "steps" if config.steps is not None and state.step >= config.steps else "epochs"
+                    break
+                if config.max_minutes is not None and time.monotonic() - start >= 60 * config.max_minutes:
+                    stopped_by = "max_minutes"
+                    break
+                if stop.requested:
+                    path = checkpoint(keep=False) if saved_step != state.step else last_checkpoint
+                    raise TrainingInterrupted(f"interrupted at step {state.step}; checkpoint {path} saved", run_dir)
 
-            if stream:
-                real_pixels, real_labels = next(batches)  # (d_steps * half, H, W, C) uint8, (d_steps * half,)
-                real_images = uint8_to_model_range(real_pixels.to(device, non_blocking=True).permute(0, 3, 1, 2))
-                real_labels = real_labels.to(device, non_blocking=True)
-            else:
-                real_index = torch.randint(len(dataset), (config.d_steps * half,), generator=state.rng, device=device)
-                real_images, real_labels = uint8_to_model_range(images[real_index]), labels[real_index]
-            with autocast(precision, device):
-                stats = training_step(state, plan, real_images, real_labels, batch_size,
-                                      ema_decay_at(config.ema_decay or 0.0, state.step))  # fmt: skip
-            losses = [value for name, value in stats.items() if not name.endswith("acc")]
-            if not bool(torch.isfinite(torch.stack(losses)).all()):
-                values = ", ".join(f"{k}={v.item():.4g}" for k, v in stats.items() if not k.endswith("acc"))
-                raise TrainingDiverged(
-                    f"loss became non-finite at step {state.step} ({values}); stopped without saving; last good "
-                    f"checkpoint: {last_checkpoint if saved_step >= 0 else 'none'}"
-                )
-            for name, value in stats.items():
-                window[name] = window[name] + value if name in window else value.clone()
-            window_count += 1
-            if config.log_every and state.step % config.log_every == 0:
-                print(_seed_log_line(state.step, {k: v.item() for k, v in stats.items()}), flush=True)
-            if state.step % config.metrics_every == 0:
-                means = {name: total_value.item() / window_count for name, total_value in window.items()}
-                writer.append_metrics({"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
-                                       "images_seen": state.step * batch_size,
-                                       "seconds": round(wall_before + time.monotonic() - start, 3),
-                                       **{k: round(m, 6) for k, m in means.items()}})  # fmt: skip
-                window, window_count = {}, 0
-                collapse = source_collapse_warning(means.get("d_real_source", math.inf),
-                                                   means.get("d_fake_source", math.inf), state.step)  # fmt: skip
-                if collapse and warned_epoch != state.step // steps_per_epoch:
-                    warned_epoch = state.step // steps_per_epoch
-                    warn(collapse)
-                bar.set_postfix({k: f"{means[k]:.2f}" for k in PROGRESS_KEYS if k in means}, refresh=False)
-            bar.update(1)
+                if stream:
+                    real_pixels, real_labels = next(batches)  # (d_steps * half, H, W, C) uint8, (d_steps * half,)
+                    real_images = uint8_to_model_range(real_pixels.to(device, non_blocking=True).permute(0, 3, 1, 2))
+                    real_labels = real_labels.to(device, non_blocking=True)
+                else:
+                    real_index = torch.randint(
+                        len(dataset), (config.d_steps * half,), generator=state.rng, device=device
+                    )
+                    real_images, real_labels = uint8_to_model_range(images[real_index]), labels[real_index]
+                with autocast(precision, device):
+                    stats = training_step(state, plan, real_images, real_labels, batch_size,
+                                          ema_decay_at(config.ema_decay or 0.0, state.step))  # fmt: skip
+                losses = [value for name, value in stats.items() if not name.endswith("acc")]
+                if not bool(torch.isfinite(torch.stack(losses)).all()):
+                    values = ", ".join(f"{k}={v.item():.4g}" for k, v in stats.items() if not k.endswith("acc"))
+                    raise TrainingDiverged(
+                        f"loss became non-finite at step {state.step} ({values}); stopped without saving; last good "
+                        f"checkpoint: {last_checkpoint if saved_step >= 0 else 'none'}"
+                    )
+                for name, value in stats.items():
+                    window[name] = window[name] + value if name in window else value.clone()
+                window_count += 1
+                if config.log_every and state.step % config.log_every == 0:
+                    print(_seed_log_line(state.step, {k: v.item() for k, v in stats.items()}), flush=True)
+                if state.step % config.metrics_every == 0:
+                    means = {name: total_value.item() / window_count for name, total_value in window.items()}
+                    writer.append_metrics({"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
+                                           "images_seen": state.step * batch_size,
+                                           "seconds": round(wall_before + time.monotonic() - start, 3),
+                                           **{k: round(m, 6) for k, m in means.items()}})  # fmt: skip
+                    window, window_count = {}, 0
+                    collapse = source_collapse_warning(means.get("d_real_source", math.inf),
+                                                       means.get("d_fake_source", math.inf), state.step)  # fmt: skip
+                    if collapse and warned_epoch != state.step // steps_per_epoch:
+                        warned_epoch = state.step // steps_per_epoch
+                        warn(collapse)
+                    bar.set_postfix({k: f"{means[k]:.2f}" for k in PROGRESS_KEYS if k in means}, refresh=False)
+                bar.update(1)
 
-            due = due_after(state.step, steps_per_epoch, config, (time.monotonic() - last_save) / 60)
-            epoch = state.step // steps_per_epoch
-            if due.grid:
-                save_grid(f"epoch_{epoch:04d}", f"epoch {epoch}, step {state.step}")
-            if due.checkpoint:
-                last_checkpoint = checkpoint(keep=due.keep)
-            if tracker is not None and due.evaluate:
-                for message in tracker(state.sampler, state.step, epoch, last_checkpoint):
-                    warn(message)
-            if due.grid or due.evaluate:
-                writer.refresh_pictures(steps_per_epoch)
-    if saved_step != state.step:
-        save_grid(f"step_{state.step:08d}", f"step {state.step}")
-        last_checkpoint = checkpoint(keep=False)
-        writer.refresh_pictures(steps_per_epoch)
+                due = due_after(state.step, steps_per_epoch, config, (time.monotonic() - last_save) / 60)
+                epoch = state.step // steps_per_epoch
+                if due.grid:
+                    save_grid(f"epoch_{epoch:04d}", f"epoch {epoch}, step {state.step}")
+                if due.checkpoint:
+                    last_checkpoint = checkpoint(keep=due.keep)
+                if tracker is not None and due.evaluate:
+                    for message in tracker(state.sampler, state.step, epoch, last_checkpoint):
+                        warn(message)
+                if due.grid or due.evaluate:
+                    writer.refresh_pictures(steps_per_epoch)
+        if saved_step != state.step:
+            save_grid(f"step_{state.step:08d}", f"step {state.step}")
+            last_checkpoint = checkpoint(keep=False)
+            writer.refresh_pictures(steps_per_epoch)
+    finally:
+        writer.close()
     seconds = wall_before + time.monotonic() - start
     return TrainResult(run_dir, state.step, state.step / steps_per_epoch, last_checkpoint, seconds, stopped_by)
 

@@ -5,6 +5,7 @@ RUN/metrics.jsonl        one JSON object per metrics window; {"kind": "eval"} an
 RUN/samples/*.png        progress grids (one row per class, fixed latents); RUN/samples.gif
 RUN/losses.png           every logged statistic by name; RUN/eval.png the quick evaluations
 RUN/checkpoints/         see acgan.checkpoint
+RUN/tensorboard/         TensorBoard event files (unless turned off): the same statistics, evaluations, grids
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from acgan.checkpoint import (
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
 from acgan.models.networks import ModelConfig
+from acgan.training.tensorboard import TensorBoardLog
 from acgan.visualize import plot_losses, read_jsonl, save_gif
 
 RUN_CONFIG = "config.json"
@@ -36,6 +38,7 @@ SAMPLES = "samples"
 LOSS_PLOT = "losses.png"
 EVAL_PLOT = "eval.png"
 SAMPLES_GIF = "samples.gif"
+TENSORBOARD = "tensorboard"
 
 
 class RunExists(AcganError):
@@ -49,8 +52,10 @@ class RunExists(AcganError):
 class RunWriter:
     """Writes a run directory's files; every write is atomic or an append of whole lines."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = False) -> None:
         self.run_dir = run_dir
+        self._tensorboard_wanted = tensorboard
+        self._tensorboard: TensorBoardLog | None = None
 
     @property
     def has_checkpoint(self) -> bool:
@@ -81,13 +86,33 @@ class RunWriter:
         for name in (METRICS, LOSS_PLOT, EVAL_PLOT, SAMPLES_GIF):
             (self.run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(self.run_dir / SAMPLES, ignore_errors=True)
+        shutil.rmtree(self.run_dir / TENSORBOARD, ignore_errors=True)
 
-    def write_config(self, record: dict[str, Any]) -> None:
+    def open_tensorboard(self, step: int) -> None:
+        """Start the TensorBoard log at `step` (the checkpoint resumed from, or 0): later events are purged."""
+        if self._tensorboard_wanted and self._tensorboard is None:
+            self._tensorboard = TensorBoardLog(self.run_dir / TENSORBOARD, purge_step=step + 1 if step else None)
+
+    def write_config(self, record: dict[str, Any], step: int = 0) -> None:
         atomic_write_bytes(self.run_dir / RUN_CONFIG, (json.dumps(record, indent=2) + "\n").encode())
+        if self._tensorboard is not None:
+            self._tensorboard.config(record, step)
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.run_dir / METRICS, "a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            self._tensorboard.record(record)
+
+    def flush(self) -> None:
+        """Make the TensorBoard log as durable as the files (called with every checkpoint)."""
+        if self._tensorboard is not None:
+            self._tensorboard.flush()
+
+    def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
 
     def warning(self, step: int, message: str) -> None:
         self.append_metrics({"kind": "warning", "step": step, "message": message})
@@ -99,8 +124,10 @@ class RunWriter:
             kept = [record for record in read_jsonl(path) if record.get("step", 0) <= after_step]
             atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
 
-    def save_grid(self, picture: Image.Image, name: str) -> None:
-        """Write samples/<name>.png atomically."""
+    def save_grid(self, picture: Image.Image, name: str, step: int) -> None:
+        """Write samples/<name>.png atomically (and the grid at `step` to TensorBoard)."""
+        if self._tensorboard is not None:
+            self._tensorboard.image("samples", picture, step)
         path = self.run_dir / SAMPLES / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp.png")
@@ -116,6 +143,7 @@ class RunWriter:
 
     def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
                         keep: bool) -> Path:  # fmt: skip
+        self.flush()
         return save_checkpoint(self.run_dir, contents, model_config, info, keep=keep)
 
     def record_evaluation(self, record: dict[str, Any]) -> None:

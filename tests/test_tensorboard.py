@@ -1,0 +1,42 @@
+"""TensorBoard event files: every statistic, evaluation, grid and the config; resume continues without duplicates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from acgan.config import TrainConfig
+from acgan.training import train
+from tests.test_folders import TINY, make_folder
+
+
+def read_events(run: Path) -> EventAccumulator:
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+def test_runs_write_tensorboard_logs_and_resume_without_duplicates(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "shapes")
+    options = {"dataset": str(root), **TINY}
+    train(TrainConfig(epochs=2, **options), tmp_path / "straight", show_progress=False)
+    train(TrainConfig(epochs=1, **options), tmp_path / "split", show_progress=False)
+    train(TrainConfig(epochs=2, **options), tmp_path / "split", resume=True, show_progress=False)
+    straight, split = read_events(tmp_path / "straight"), read_events(tmp_path / "split")
+    tags = straight.Tags()
+    assert {"train/d_real_source", "train/d_fake_source", "train/g_source", "train/d_real_acc"} <= set(tags["scalars"])
+    assert "samples" in tags["images"] and "config/text_summary" in tags["tensors"]
+    for tag in ("train/g_source", "train/d_real_source"):
+        steps = [event.step for event in split.Scalars(tag)]
+        assert steps == sorted(set(steps)), "resume must not log a step twice"
+        assert steps == [event.step for event in straight.Scalars(tag)]
+        assert [e.value for e in split.Scalars(tag)] == [e.value for e in straight.Scalars(tag)]  # exact resume
+    assert [image.step for image in split.Images("samples")] == [image.step for image in straight.Images("samples")]
+
+
+def test_no_tensorboard_writes_no_event_files(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "shapes", per_class=8)
+    train(TrainConfig(dataset=str(root), steps=2, epochs=None, tensorboard=False, **TINY), tmp_path / "r",
+          show_progress=False)  # fmt: skip
+    assert not (tmp_path / "r" / "tensorboard").exists() and (tmp_path / "r" / "metrics.jsonl").is_file()
