@@ -1,0 +1,59 @@
+"""ONNX and TorchScript export: checked by the command itself, readable by ONNX Runtime with the same images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from acgan.cli import main
+from acgan.errors import AcganError
+from acgan.export import TOLERANCE, export_generator
+from acgan.sampling import load_generator, make_latents
+from tests.test_serving import write_checkpoint
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_checkpoint(tmp_path_factory.mktemp("export"))
+
+
+def test_onnx_export_matches_pytorch_for_any_batch_and_carries_metadata(weights: Path, tmp_path: Path) -> None:
+    target = tmp_path / "g.onnx"
+    assert main(["export", "--checkpoint", str(weights), "--format", "onnx", "--output", str(target)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx"]  # one self-contained file, nothing left over
+    metadata = {p.key: p.value for p in onnx.load(str(target)).metadata_props}
+    assert json.loads(metadata["class_names"])[7] == "Sneaker" and metadata["z_dim"] == "100"
+    assert json.loads(metadata["image_shape"]) == [1, 28, 28] and json.loads(metadata["training"])["objective"] == "tac"
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    trained = load_generator(weights)
+    for n in (1, 3, 17):  # a dynamic batch
+        z, labels = make_latents(n, 100, seed=5), torch.arange(n) % 10
+        onnx_images = session.run(["images"], {"z": z.numpy(), "labels": labels.numpy()})[0]
+        with torch.no_grad():
+            torch_images = trained.generator.float()(z, labels).numpy()
+        assert onnx_images.shape == (n, 1, 28, 28)
+        assert np.abs(onnx_images - torch_images).max() <= TOLERANCE
+
+
+def test_torchscript_export_reloads_with_its_metadata(weights: Path, tmp_path: Path) -> None:
+    target = tmp_path / "g.pt"
+    result = export_generator(load_generator(weights), "torchscript", target)
+    assert result["max_abs_diff"] <= TOLERANCE
+    extra = {"acgan.json": ""}
+    module = torch.jit.load(str(target), _extra_files=extra)
+    assert json.loads(json.loads(extra["acgan.json"])["class_names"])[0] == "T-shirt/top"
+    assert module(torch.zeros(2, 100), torch.tensor([0, 9])).shape == (2, 1, 28, 28)
+
+
+def test_an_export_that_does_not_match_is_not_written(weights: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr("acgan.export.TOLERANCE", -1.0)  # nothing can match: the check must refuse
+    with pytest.raises(AcganError, match="differs from PyTorch"):
+        export_generator(load_generator(weights), "onnx", tmp_path / "bad.onnx")
+    assert list(tmp_path.iterdir()) == []
