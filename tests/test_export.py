@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -57,3 +58,29 @@ def test_an_export_that_does_not_match_is_not_written(weights: Path, tmp_path: P
     with pytest.raises(AcganError, match="differs from PyTorch"):
         export_generator(load_generator(weights), "onnx", tmp_path / "bad.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_and_serve_run_an_onnx_file_with_the_same_seeds(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from acgan.serving import ServeOptions, create_app
+
+    model = tmp_path / "g.onnx"
+    assert main(["export", "--checkpoint", str(weights), "--output", str(model)]) == 0
+    for source, name in ((weights, "torch.npz"), (model, "onnx.npz")):
+        assert main(["generate", "--checkpoint", str(source), "--label", "Sneaker", "--num", "6", "--seed", "4",
+                     "--output", str(tmp_path / name)]) == 0  # fmt: skip
+    from_torch, from_onnx = np.load(tmp_path / "torch.npz"), np.load(tmp_path / "onnx.npz")
+    assert np.abs(from_torch["images"].astype(int) - from_onnx["images"].astype(int)).max() <= 1  # uint8 levels
+    assert from_onnx["class_names"].tolist() == from_torch["class_names"].tolist()
+    capsys.readouterr()
+    assert main(["info", "--checkpoint", str(model)]) == 0
+    assert "fashion-mnist" in capsys.readouterr().out
+    with TestClient(create_app(load_generator(model), ServeOptions(max_images=16))) as client:
+        assert client.get("/api/v1/info").json()["class_names"][7] == "Sneaker"
+        response = client.get("/api/v1/generate", params={"label": "Sneaker", "n": 4, "seed": 4, "format": "npz"})
+        served = np.load(io.BytesIO(response.content))["images"]
+    assert np.abs(served.astype(int) - from_torch["images"][:4].astype(int)).max() <= 1
+    assert main(["export", "--checkpoint", str(model), "--output", str(tmp_path / "again.onnx")]) == 1

@@ -63,7 +63,7 @@ CHECKPOINT_OPTION = click.option(
     "--checkpoint",
     required=True,
     type=click.Path(path_type=Path),
-    help="A run directory, a checkpoint directory or a generator .safetensors file.",
+    help="A run directory, a checkpoint directory, a generator .safetensors file or an exported .onnx file.",
 )
 SAMPLING_DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
 

@@ -72,6 +72,8 @@ def export_generator(trained: TrainedGenerator, fmt: str, output: Path) -> dict[
     """Write `trained` to `output` as `fmt` after verifying it; return {"max_abs_diff", "format", "path"}."""
     if fmt not in FORMATS:
         raise AcganError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")
+    if trained.source.suffix.lower() == ".onnx":
+        raise AcganError(f"{trained.source} is already an export; export from the checkpoint it came from")
     graph = _GeneratorGraph(trained.generator).to("cpu").float().eval()
     z, labels = check_inputs(trained)
     with torch.inference_mode():

@@ -150,9 +150,15 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
     """Load a generator from a run directory, a checkpoint directory or a generator .safetensors file.
 
     Needs nothing but the checkpoint: the model config and class names travel in the weights' metadata.
+    An `.onnx` file written by `acgan export` runs with ONNX Runtime (CPU) behind the same interface.
     With `prefer_ema`, the moving-average weights are used when the checkpoint has them.
     """
     path = Path(path)
+    if path.suffix.lower() == ".onnx" and path.is_file():
+        from acgan.onnx_backend import load_onnx_generator  # deferred: onnxruntime is optional
+
+        onnx_generator, info, step, training = load_onnx_generator(path)
+        return TrainedGenerator(onnx_generator, info, step, path, training)
     if path.is_file():
         weights_path = path
     else:

@@ -1,0 +1,54 @@
+"""Run an exported ONNX generator with ONNX Runtime behind the same Generator interface as PyTorch weights.
+
+`acgan generate` and `acgan serve` load `.onnx` files through this: the facts stored by `acgan export`
+(class names, model config, data set, training) rebuild the TrainedGenerator, and `forward(z, labels)`
+runs the ONNX graph, so the same seeds give the same images (within the export's 1e-4 check).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from acgan.data.dataset import DatasetInfo
+from acgan.errors import CheckpointError
+from acgan.models.networks import Generator, ModelConfig
+
+
+class OnnxGenerator(Generator):
+    """G(z, labels) computed by an ONNX Runtime session on the CPU; (N, C, H, W) float32 in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig, session: Any) -> None:
+        super().__init__(config, nn.Identity(), nn.Identity())
+        self.session = session
+        self._anchor = nn.Parameter(torch.zeros(0), requires_grad=False)  # sampling reads the device from it
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        feed = {"z": z.detach().float().cpu().numpy(), "labels": labels.detach().cpu().numpy().astype(np.int64)}
+        return torch.from_numpy(np.asarray(self.session.run(["images"], feed)[0]))
+
+
+def load_onnx_generator(path: Path) -> tuple[OnnxGenerator, DatasetInfo, int, dict[str, Any]]:
+    """(generator, data set facts, step, training facts) from a file written by `acgan export`."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise CheckpointError("running an .onnx generator needs onnxruntime: pip install 'acgan[export]'") from None
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map
+        config = ModelConfig.from_dict(json.loads(meta["model_config"]))
+        info = DatasetInfo.from_dict(json.loads(meta["dataset"]))
+        step, training = int(meta.get("step", 0)), json.loads(meta.get("training", "{}"))
+    except KeyError as exc:
+        raise CheckpointError(
+            f"{path}: not an acgan export (no {exc} in its metadata); export with acgan export"
+        ) from None
+    except Exception as exc:  # onnxruntime raises its own exception types for damaged files
+        raise CheckpointError(f"{path}: cannot load the ONNX model ({str(exc).splitlines()[0][:120]})") from None
+    return OnnxGenerator(config, session), info, step, training
