@@ -84,3 +84,9 @@ def test_generate_and_serve_run_an_onnx_file_with_the_same_seeds(
         served = np.load(io.BytesIO(response.content))["images"]
     assert np.abs(served.astype(int) - from_torch["images"][:4].astype(int)).max() <= 1
     assert main(["export", "--checkpoint", str(model), "--output", str(tmp_path / "again.onnx")]) == 1
+
+
+def test_export_to_a_folder_is_a_clear_error(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--checkpoint", str(weights), "--output", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("acgan: error: --output must be a file") and list(tmp_path.iterdir()) == []

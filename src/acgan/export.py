@@ -72,6 +72,8 @@ def export_generator(trained: TrainedGenerator, fmt: str, output: Path) -> dict[
     """Write `trained` to `output` as `fmt` after verifying it; return {"max_abs_diff", "format", "path"}."""
     if fmt not in FORMATS:
         raise AcganError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")
+    if output.is_dir() or not output.name or output.name.endswith(("/", os.sep)):
+        raise AcganError(f"--output must be a file to write (e.g. g.onnx or g.pt), not the folder {output}")
     if trained.source.suffix.lower() == ".onnx":
         raise AcganError(f"{trained.source} is already an export; export from the checkpoint it came from")
     graph = _GeneratorGraph(trained.generator).to("cpu").float().eval()

@@ -10,6 +10,7 @@ are refused unless the caller says so (`verify_checksums=False`, the CLI's `--sk
 from __future__ import annotations
 
 import hashlib
+import io
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +57,6 @@ class CifarSplit:
     pixels: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
-
-
-def is_cifar_folder(folder: Path) -> bool:
-    """True when `folder` holds the CIFAR-10 binary files (directly, in cifar-10-batches-bin/, or archived)."""
-    return find_cifar_files(folder) is not None
 
 
 def find_cifar_files(folder: Path) -> Path | None:
@@ -122,7 +118,7 @@ def _read_archive(archive: Path, names: tuple[str, ...], verify: bool) -> tuple[
     contents: dict[str, bytes] = {}
     meta = None
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:  # the bytes already read and checked
             for member in tar.getmembers():
                 base = member.name.rsplit("/", 1)[-1]
                 if not member.isfile() or (base not in names and base != META_FILE):

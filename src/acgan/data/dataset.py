@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from acgan.data import cifar
-from acgan.data.folders import common_resolution, decode_folder, scan_folder, skipped_summary, stratified_holdout
+from acgan.data.folders import (
+    FolderScan,
+    common_resolution,
+    decode_folder,
+    scan_folder,
+    skipped_summary,
+    stratified_holdout,
+)
 from acgan.data.idx import parse_idx
 from acgan.data.images import resize_square
 from acgan.data.locate import cache_root, download_file, locate_files, search_places, verify_file
@@ -310,7 +317,7 @@ def _load_folder(root: Path, split: str, limit: int | None, resolution: int | No
     return ImageDataset(view, torch.from_numpy(labels[index]), info, tuple(notes))
 
 
-def _cached_common_resolution(scan: Any, cache_dir: Path, show_progress: bool) -> int:
+def _cached_common_resolution(scan: FolderScan, cache_dir: Path, show_progress: bool) -> int:
     """`common_resolution` of the folder, remembered per folder content (reading headers takes a while)."""
     path = cache_dir / f"sizes-{scan.content_key()}.json"
     try:

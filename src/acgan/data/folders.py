@@ -75,11 +75,6 @@ class DecodedFolder:
     has_test_split: bool
 
 
-def is_image_folder(path: Path) -> bool:
-    """True when `path` is a directory (of class folders); cheap, used to tell paths from data set names."""
-    return path.is_dir()
-
-
 def _visible(entries: Iterator[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
     return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
 
@@ -188,7 +183,13 @@ def decode_folder(scan: FolderScan, resolution: int, cache_dir: Path, show_progr
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in scan.root.name)[:40] or "folder"
     target = cache_dir / f"{safe}-{scan.content_key()}-{resolution}px"
     if not (target / "index.json").is_file():
-        _build_cache(scan, resolution, target, show_progress, workers)
+        try:
+            _build_cache(scan, resolution, target, show_progress, workers)
+        except OSError as exc:  # unwritable cache, disk full: nothing half-written stays (staging is removed)
+            raise DataError(
+                f"cannot write the decode cache under {cache_dir}: {exc.strerror or exc}; free some space or set "
+                "ACGAN_CACHE_DIR to a writable folder"
+            ) from None
     return _read_cache(target, scan)
 
 
