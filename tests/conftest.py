@@ -80,6 +80,17 @@ def idx_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     return found[1]
 
 
+def use_real_dataset(name: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point $ACGAN_DATA_DIR at a root holding data set `name` (../shared, or Debian's for Fashion-MNIST); else skip."""
+    root = real_data_root()
+    if root is None and name == "fashion-mnist" and (SYSTEM_DATASETS / name / "train-images-idx3-ubyte.gz").is_file():
+        root = SYSTEM_DATASETS
+    if root is None:
+        pytest.skip(f"real {name} data not found: set ACGAN_DATA_DIR or provide ../shared/data")
+    monkeypatch.setenv("ACGAN_DATA_DIR", str(root))
+    return root
+
+
 @pytest.fixture
 def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     """The real MNIST/Fashion-MNIST files (through $ACGAN_DATA_DIR); skips when they are absent."""

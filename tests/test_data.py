@@ -19,6 +19,7 @@ from acgan.data.idx import parse_idx, read_idx, write_idx
 from acgan.data.locate import locate_files, search_places
 from acgan.data.registry import DatasetSpec
 from acgan.errors import DataError
+from tests.conftest import use_real_dataset
 
 
 def test_idx_round_trip_gzip_and_plain(tmp_path: Path) -> None:
@@ -223,7 +224,8 @@ def test_real_mnist_matches_published_statistics(data_root: Path) -> None:
     assert train.info.class_names == tuple("0123456789")
 
 
-def test_real_fashion_mnist_has_6000_per_class(data_root: Path) -> None:
+def test_real_fashion_mnist_has_6000_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_real_dataset("fashion-mnist", monkeypatch)
     train = load_dataset("fashion-mnist", "train")
     assert torch.bincount(train.labels).tolist() == [6000] * 10
     assert train.info.class_names[0] == "T-shirt/top" and train.info.class_names[9] == "Ankle boot"

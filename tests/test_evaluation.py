@@ -25,7 +25,7 @@ from acgan.evaluation.classifier import (
 from acgan.evaluation.evaluate import Evaluator, format_report
 from acgan.models import ModelConfig, build_generator
 from acgan.training import train
-from tests.conftest import IDX_DATASET, idx_data
+from tests.conftest import IDX_DATASET, idx_data, use_real_dataset
 
 REAL_ACCURACY = 0.9 if IDX_DATASET == "mnist" else 0.8  # the shipped classifier on real test images, with margin
 
@@ -100,7 +100,10 @@ def test_report_lays_every_metric_beside_its_real_value() -> None:
 
 
 @pytest.mark.parametrize(("dataset", "minimum"), [("mnist", 0.99), ("fashion-mnist", 0.91)])
-def test_shipped_classifier_weights_reach_their_accuracy(data_root: Path, dataset: str, minimum: float) -> None:
+def test_shipped_classifier_weights_reach_their_accuracy(
+    monkeypatch: pytest.MonkeyPatch, dataset: str, minimum: float
+) -> None:
+    use_real_dataset(dataset, monkeypatch)
     data = shipped_classifier_bytes(dataset)
     assert data is not None and len(data) < 2_000_000
     classifier, metadata = read_classifier(data, dataset)

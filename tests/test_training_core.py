@@ -20,7 +20,7 @@ from acgan.training import train
 from acgan.training.loop import due_after
 from acgan.training.state import TrainState
 from acgan.training.steps import StepPlan, training_step
-from tests.conftest import IDX_DATASET, assert_same_weights
+from tests.conftest import IDX_DATASET, assert_same_weights, use_real_dataset
 
 TINY = {"limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
 
@@ -95,7 +95,10 @@ def test_seed_presets_train_to_the_same_weights_as_before_the_redesign(preset: s
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 @pytest.mark.parametrize("objective", list(OBJECTIVES))
-def test_every_objective_trains_from_python(data_root: Path, tmp_path: Path, dataset: str, objective: str) -> None:
+def test_every_objective_trains_from_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dataset: str, objective: str
+) -> None:
+    use_real_dataset(dataset, monkeypatch)
     run = tmp_path / "run"
     result = train(TrainConfig(dataset=dataset, objective=objective, steps=3, epochs=None, **TINY), run,
                    show_progress=False)  # fmt: skip
