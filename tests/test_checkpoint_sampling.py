@@ -112,4 +112,4 @@ def test_damaged_and_foreign_files_are_rejected(run_dir: Path, tmp_path: Path) -
 
 def test_train_state_loads_without_pickle(run_dir: Path) -> None:
     state = torch.load(resolve_checkpoint_dir(run_dir) / "train_state.pt", weights_only=True)
-    assert set(state) == {"opt_g", "opt_d", "step", "wall_seconds", "rng"}
+    assert set(state) == {"opt_g", "opt_d", "step", "wall_seconds", "rng", "world_size"}

@@ -227,7 +227,7 @@ def test_config_validation_and_unknown_keys() -> None:
         TrainConfig.from_dict({**TrainConfig().to_dict(), "lr_gen": 1.0})
     assert TrainConfig.from_dict(TrainConfig(seed=5).to_dict()) == TrainConfig(seed=5)
     with pytest.raises(AcganError, match="precision must be one of"):
-        TrainConfig(precision="fp16")
+        TrainConfig(precision="fp8")
 
 
 def test_bf16_autocast_training_keeps_fp32_weights_and_learns(idx_root: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -253,11 +254,17 @@ SKIP_CHECKSUMS_OPTION = click.option(
     show_default=True,
     help="Write TensorBoard event files into RUN/tensorboard/ (view: tensorboard --logdir runs/).",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    help="Train data-parallel in this many processes on this machine (torchrun --standalone; one per GPU, or "
+    "gloo on the CPU). --batch-size is per process. Resume with the same number.",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration as JSON and exit.")
 @click.pass_context
 def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, checkpoint_cadence: str | None,
-          no_progress: bool, dry_run: bool, **options: Any) -> None:  # fmt: skip
+          nproc: int | None, no_progress: bool, dry_run: bool, **options: Any) -> None:  # fmt: skip
     """Train an AC-GAN.
 
     \b
@@ -267,9 +274,15 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, che
       acgan train --dataset ~/pictures/pets --resolution 64 --max-minutes 30
       acgan train --dataset cifar10 --preset odena-cifar10
       acgan train --resume runs/mnist --epochs 10
+      acgan train --dataset cifar10 --nproc 4 --batch-size 64    (global batch 256)
     """
     from acgan.training import new_run_dir, read_run_config
     from acgan.training import train as run_training
+    from acgan.training.distributed import broadcast_from_main, join_world, launched_world, leave_world
+
+    world = launched_world()
+    if nproc is not None and world.distributed and nproc != world.size:
+        raise click.UsageError(f"--nproc {nproc} differs from the {world.size} processes torchrun started")
 
     given = {name for name in _TRAIN_FIELDS if _given(ctx, name)}
     if checkpoint_cadence is not None:
@@ -298,13 +311,34 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, che
             json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2)
         )
         return
-    click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on {dataset_label(config.dataset)} in "
-               f"{run_dir}")  # fmt: skip
-    result = run_training(config, run_dir, resume=resume_dir is not None, show_progress=not no_progress)
-    click.echo(
-        f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
-        f"{result.seconds / 60:.1f} min; checkpoint {result.checkpoint}; samples in {run_dir / 'samples'}"
-    )
+    if nproc is not None and nproc > 1 and not world.distributed:
+        from acgan.launch import torchrun_train
+
+        root = ctx.find_root().obj or {}
+        args = list(root.get("argv", sys.argv[1:]))
+        if resume_dir is None and not _given(ctx, "run_dir"):
+            args += ["--run-dir", str(run_dir)]
+        ctx.exit(torchrun_train(nproc, args))
+    if world.distributed:  # a torchrun worker: torchrun passes on one signal, which training turns into a stop
+        for sig in (signal.SIGINT, signal.SIGTERM):  # outside training, torchrun's SIGKILL (30 s later) decides
+            signal.signal(sig, signal.SIG_IGN)
+    try:
+        world = join_world(config.device)
+        run_dir = broadcast_from_main(run_dir, world)  # rank 0 numbers a new run directory for everyone
+        if world.is_main:
+            click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on "
+                       f"{dataset_label(config.dataset)} in {run_dir}"
+                       + (f" ({world.size} processes, global batch {config.batch_size * world.size})"
+                          if world.distributed and config.batch_size else ""))  # fmt: skip
+        result = run_training(config, run_dir, resume=resume_dir is not None,
+                              show_progress=not no_progress and world.is_main)  # fmt: skip
+    finally:
+        leave_world()
+    if world.is_main:
+        click.echo(
+            f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
+            f"{result.seconds / 60:.1f} min; checkpoint {result.checkpoint}; samples in {run_dir / 'samples'}"
+        )
 
 
 def _as_config_value(value: Any) -> Any:
@@ -656,19 +690,30 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected failure into one line on stderr and an exit code."""
+    from acgan.errors import TrainingDiverged
     from acgan.training import TrainingInterrupted
+    from acgan.training.distributed import launched_world
     from acgan.training.run_writer import RunExists
 
+    args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=argv, prog_name="acgan", standalone_mode=False)
+        code = cli.main(args=args, prog_name="acgan", standalone_mode=False, obj={"argv": args})
+        if isinstance(code, int):  # ctx.exit(code) returns here when click is not in standalone mode
+            return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
         command = f"acgan {exc.ctx.info_name} --help" if exc.ctx and exc.ctx.parent else "acgan --help"
         click.echo(f"acgan: error: {exc.format_message()} (see {command})", err=True)
         return EXIT_USAGE
-    except TrainingInterrupted as exc:
-        click.echo(f"acgan: {exc}; continue with: acgan train --resume {exc.run_dir}", err=True)
+    except (TrainingInterrupted, TrainingDiverged) as exc:
+        if launched_world().rank != 0:  # every process stopped together; rank 0 says why
+            return EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_ERROR
+        if isinstance(exc, TrainingDiverged):
+            click.echo(f"acgan: error: {exc}", err=True)
+            return EXIT_ERROR
+        nproc = f" --nproc {exc.processes}" if exc.processes > 1 else ""
+        click.echo(f"acgan: {exc}; continue with: acgan train --resume {exc.run_dir}{nproc}", err=True)
         return EXIT_INTERRUPTED
     except RunExists as exc:
         click.echo(f"acgan: error: {exc.run_dir} already holds a run; continue it with --resume {exc.run_dir} "

@@ -17,7 +17,7 @@ from acgan.errors import AcganError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_LOADING = ("auto", "memory", "stream")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 D_UPDATES = ("seeds", "joint")
 DEFAULT_EPOCHS = 10
 BEST_METRICS = (

@@ -64,9 +64,13 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on `device` for precision 'bf16'; a no-op context for 'fp32'."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    """bf16 or fp16 autocast on `device` for precision 'bf16' or 'fp16'; a no-op context for 'fp32'.
+
+    fp16 is for GPUs without bf16 (before Ampere); training then scales its losses (GradScaler, see
+    acgan.training.state). It also runs on the CPU, slowly: that is how the tests check it.
+    """
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
 
 

@@ -41,21 +41,24 @@ def fits_in_memory(nbytes: int, device: torch.device) -> bool:
     return free is None or nbytes <= MEMORY_SHARE * free
 
 
-def step_indices(num_images: int, count: int, seed: int, step: int) -> np.ndarray:
-    """The `count` real-image indices of streamed batch `step`: uniform with replacement, a pure function."""
-    return np.random.default_rng([seed, step]).integers(num_images, size=count)
+def step_indices(num_images: int, count: int, seed: int, step: int, rank: int = 0) -> np.ndarray:
+    """The `count` real-image indices of streamed batch `step` of process `rank`: uniform with replacement, a pure
+    function (rank 0's are a 1-process run's)."""
+    entropy = [seed, step] if rank == 0 else [seed, step, rank]
+    return np.random.default_rng(entropy).integers(num_images, size=count)
 
 
 class _StepBatches(Sampler[list[int]]):
     """Index lists of batches start_step, start_step + 1, ... (endless)."""
 
-    def __init__(self, num_images: int, count: int, seed: int, start_step: int) -> None:
+    def __init__(self, num_images: int, count: int, seed: int, start_step: int, rank: int) -> None:
         self.num_images, self.count, self.seed, self.start_step = num_images, count, seed, start_step
+        self.rank = rank
 
     def __iter__(self) -> Iterator[list[int]]:
         step = self.start_step
         while True:
-            yield step_indices(self.num_images, self.count, self.seed, step).tolist()
+            yield step_indices(self.num_images, self.count, self.seed, step, self.rank).tolist()
             step += 1
 
 
@@ -84,10 +87,11 @@ def _as_is(batch: Any) -> Any:
 
 
 def streamed_batches(dataset: ImageDataset, count: int, seed: int, start_step: int, pin_memory: bool,
-                     workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
-    """Endless (pixels (count, H, W, C) uint8, labels (count,)) batches read ahead by DataLoader workers."""
+                     workers: int | None = None, rank: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Endless (pixels (count, H, W, C) uint8, labels (count,)) batches of process `rank`, read ahead by
+    DataLoader workers."""
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    loader = DataLoader(_Rows(dataset), batch_sampler=_StepBatches(len(dataset), count, seed, start_step),
+    loader = DataLoader(_Rows(dataset), batch_sampler=_StepBatches(len(dataset), count, seed, start_step, rank),
                         collate_fn=_as_is, num_workers=workers, pin_memory=pin_memory,
                         prefetch_factor=4 if workers else None)  # fmt: skip
     return iter(loader)

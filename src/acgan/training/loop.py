@@ -24,11 +24,21 @@ from acgan.errors import AcganError, TrainingDiverged
 from acgan.models.networks import Generator, ModelConfig
 from acgan.objectives import build_objective
 from acgan.sampling import make_latents, sample, to_uint8_hwc
+from acgan.training.distributed import (
+    World,
+    agree_max,
+    barrier,
+    broadcast_from_main,
+    dist_initialized,
+    join_world,
+    leave_world,
+    mean_over_ranks,
+)
 from acgan.training.monitor import EvalTracker, source_collapse_warning
 from acgan.training.run_writer import RUN_CONFIG, RunWriter
 from acgan.training.signals import GracefulStop
-from acgan.training.state import build_train_state, restore_checkpoint
-from acgan.training.steps import StepPlan, ema_decay_at, training_step
+from acgan.training.state import build_train_state, restore_checkpoint, wrap_for_ranks
+from acgan.training.steps import StepPlan, d_leaves_parameters_unused, ema_decay_at, training_step
 from acgan.visualize import class_grid_image
 
 GRID_COLUMNS = 10
@@ -38,9 +48,10 @@ PROGRESS_KEYS = ("d_real_source", "d_fake_source", "g_source", "d_real_acc", "d_
 class TrainingInterrupted(AcganError):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint; the CLI exits with 130."""
 
-    def __init__(self, message: str, run_dir: Path) -> None:
+    def __init__(self, message: str, run_dir: Path, processes: int = 1) -> None:
         super().__init__(message)
         self.run_dir = run_dir
+        self.processes = processes  # to resume with the same number (--nproc)
 
 
 @dataclass(frozen=True)
@@ -133,16 +144,32 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     Stops at the first bound reached (epochs, steps, max_minutes), or on SIGINT/SIGTERM after saving a
     checkpoint (TrainingInterrupted). A non-finite loss raises TrainingDiverged and writes nothing more.
     A run directory whose run stopped before its first checkpoint starts again from step 0.
+    Under torchrun every process calls this: each trains on its own batches (config.batch_size per process),
+    DDP averages the gradients, every stop is agreed by all processes and only rank 0 writes.
     """
     config = resolve_config(config)
+    joined = not dist_initialized()
+    world = join_world(config.device)
+    try:
+        return _train(config, run_dir, resume, show_progress and world.is_main, world)
+    finally:
+        if joined:
+            leave_world()
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, world: World) -> TrainResult:
     device = select_device(config.device)
     writer = RunWriter(run_dir, tensorboard=config.tensorboard)
     writer.check(resume)
+    if not world.is_main:  # rank 0 decodes (and caches) the data first; the others then read its cache
+        barrier(world)
     dataset = load_dataset(config.dataset, "train", data_dir=config.data_dir, limit=config.limit,
                            resolution=config.resolution, holdout=config.holdout,
                            verify_checksums=config.verify_checksums, show_progress=show_progress)  # fmt: skip
+    if world.is_main:
+        barrier(world)
     info = dataset.info
-    for note in dataset.notes:
+    for note in dataset.notes if world.is_main else ():
         tqdm.write(f"note: {note}", file=sys.stderr)
     augment = parse_policy(config.diffaugment or "")
     if "color" in augment and info.channels < 3:
@@ -156,66 +183,99 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
 
     tune_for(device)
     precision = resolve_precision(config.precision or "auto", device)
-    state = build_train_state(config, model_config, device)
+    state = build_train_state(config, model_config, device, world, precision)
+    if world.distributed:
+        wrap_for_ranks(state, device, d_leaves_parameters_unused(state, plan, (info.channels, info.resolution,
+                                                                              info.resolution)))  # fmt: skip
     assert config.batch_size is not None  # resolved
-    batch_size: int = config.batch_size
-    stream = config.data_loading == "stream" or (
-        config.data_loading == "auto" and not fits_in_memory(dataset.nbytes, device)
-    )
-    restoring = writer.start(resume)
+    batch_size: int = config.batch_size  # per process
+    global_batch = batch_size * world.size
+    stream = broadcast_from_main(config.data_loading == "stream" or (
+        config.data_loading == "auto" and not fits_in_memory(dataset.nbytes, device)), world)  # fmt: skip
+    restoring = broadcast_from_main(writer.start(resume) if world.is_main else False, world)
     wall_before, last_checkpoint = 0.0, run_dir
     if restoring:
         wall_before, last_checkpoint = restore_checkpoint(state, run_dir)
-        writer.truncate_metrics(state.step)
-    writer.open_tensorboard(state.step)
-    writer.write_config({"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
-                         "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict(),
-                         "runtime": {"device": str(device), "precision": precision,
-                                     "data_loading": "stream" if stream else "memory",
-                                     "torch_threads": torch.get_num_threads()}}, step=state.step)  # fmt: skip
-
-    for note in dataset.notes:
-        writer.warning(state.step, note)
+    if world.is_main:
+        if restoring:
+            writer.truncate_metrics(state.step)
+        writer.open_tensorboard(state.step)
+        writer.write_config({"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
+                             "train": config.to_dict(), "model": model_config.to_dict(), "dataset": info.to_dict(),
+                             "runtime": {"device": str(device), "precision": precision,
+                                         "data_loading": "stream" if stream else "memory",
+                                         "torch_threads": torch.get_num_threads(), "world_size": world.size,
+                                         "global_batch_size": global_batch}}, step=state.step)  # fmt: skip
+        for note in dataset.notes:
+            writer.warning(state.step, note)
     half = batch_size // 2
     if stream:
-        batches = streamed_batches(dataset, config.d_steps * half, config.seed, state.step, device.type == "cuda")
+        batches = streamed_batches(dataset, config.d_steps * half, config.seed, state.step, device.type == "cuda",
+                                   rank=world.rank)  # fmt: skip
     else:  # (N, C, H, W) uint8 on the device: a quarter of float32's memory, converted batch by batch
         pixels = dataset.to_memory().pixels
         assert isinstance(pixels, torch.Tensor)
         images = pixels.permute(0, 3, 1, 2).to(device).contiguous(memory_format=conv_layout(device))
         labels = dataset.labels.to(device)  # (N,)
-    steps_per_epoch = max(1, len(dataset) // batch_size)
+    steps_per_epoch = max(1, len(dataset) // global_batch)
     total = _total_steps(config, steps_per_epoch)
     fixed_z = make_latents(GRID_COLUMNS, config.z_dim, seed=config.seed + 1, device=device)  # same grid noise all run
     saved_step = state.step if restoring else -1
     start = last_save = time.monotonic()
     window: dict[str, torch.Tensor] = {}
     window_count, warned_epoch = 0, -1
+    # Where the host waits for the device: every step on the CPU (free), every metrics window on a GPU.
+    sync_every = 1 if device.type == "cpu" else config.metrics_every
+    first_bad = torch.full((), -1.0, dtype=torch.float64, device=device)  # first step with a non-finite loss
+    bad_losses: torch.Tensor | None = None  # that step's losses (this rank's)
+    minutes_since_save = 0.0  # as agreed by all ranks at the last control point
 
     def save_grid(name: str, when: str) -> None:
-        title = f"{config.preset} ({config.objective}) on {info.name}: {when}"
-        writer.save_grid(progress_grid(state.sampler, fixed_z, info, title), name, state.step)
+        if world.is_main:
+            title = f"{config.preset} ({config.objective}) on {info.name}: {when}"
+            writer.save_grid(progress_grid(state.sampler, fixed_z, info, title), name, state.step)
 
     def checkpoint(keep: bool) -> Path:
-        nonlocal saved_step, last_save
+        """Save a checkpoint (every rank contributes its RNG state; rank 0 writes), shielded from a 2nd signal."""
+        nonlocal saved_step, last_save, minutes_since_save
+        resume_state = state.resume_state(wall_before + time.monotonic() - start)
+        saved_step, last_save, minutes_since_save = state.step, time.monotonic(), 0.0
+        if not world.is_main:
+            return last_checkpoint
         contents = CheckpointContents(
             state.step, state.step // steps_per_epoch, state.generator, state.discriminator, state.g_ema,
-            state.resume_state(wall_before + time.monotonic() - start),
+            resume_state,
             {"acgan_version": __version__, "torch_version": torch.__version__,
-             "images_seen": state.step * batch_size, "train_config": config.to_dict(),
+             "images_seen": state.step * global_batch, "world_size": world.size, "train_config": config.to_dict(),
              "model_config": model_config.to_dict(), "dataset": info.to_dict()},
             training_facts(config),
         )  # fmt: skip
-        saved_step, last_save = state.step, time.monotonic()
-        return writer.save_checkpoint(contents, model_config, info, keep=keep)
+        with stop.shielded():
+            return writer.save_checkpoint(contents, model_config, info, keep=keep)
 
     def warn(message: str) -> None:
-        tqdm.write(f"warning: {message}", file=sys.stderr)
-        writer.warning(state.step, message)
+        if world.is_main:
+            tqdm.write(f"warning: {message}", file=sys.stderr)
+            writer.warning(state.step, message)
 
+    def check_finite(agreed_bad: float | None = None) -> None:
+        """TrainingDiverged if any rank saw a non-finite loss (agreed by all ranks unless given)."""
+        bad_step = agree_max(first_bad.reshape(1), world).item() if agreed_bad is None else agreed_bad
+        if bad_step < 0:
+            return
+        barrier(world)  # every rank stops here together
+        own = bad_losses is not None and first_bad.item() == bad_step
+        values = ", ".join(f"{name}={value:.4g}" for name, value in zip(loss_names, bad_losses.tolist(), strict=True)) \
+            if own and bad_losses is not None else "on another process"  # fmt: skip
+        raise TrainingDiverged(
+            f"loss became non-finite at step {int(bad_step)} ({values}); stopped without saving; last good "
+            f"checkpoint: {last_checkpoint if saved_step >= 0 else 'none'}"
+        )
+
+    loss_names: list[str] = []
     try:
         tracker = None
-        if config.eval_every:
+        if config.eval_every and world.is_main:
             from acgan.evaluation.evaluate import load_evaluator
 
             evaluator = load_evaluator(info, data_dir=config.data_dir, seed=config.seed)
@@ -224,17 +284,27 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
         bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                    disable=not show_progress or config.log_every > 0)  # fmt: skip
         stopped_by = "epochs"
-        with GracefulStop() as stop, bar:
+        with GracefulStop(repeat_interrupts=not world.distributed) as stop, bar:
             while True:
                 if total is not None and state.step >= total:
                     stopped_by = "steps" if config.steps is not None and state.step >= config.steps else "epochs"
                     break
-                if config.max_minutes is not None and time.monotonic() - start >= 60 * config.max_minutes:
-                    stopped_by = "max_minutes"
-                    break
-                if stop.requested:
-                    path = checkpoint(keep=False) if saved_step != state.step else last_checkpoint
-                    raise TrainingInterrupted(f"interrupted at step {state.step}; checkpoint {path} saved", run_dir)
+                if state.step % sync_every == 0:  # the control point: one small all-reduce when distributed
+                    elapsed = time.monotonic() - start
+                    requested, time_up, minutes_since_save, bad_step = agree_max(torch.cat([
+                        torch.tensor([float(stop.requested),
+                                      float(config.max_minutes is not None and elapsed >= 60 * config.max_minutes),
+                                      (time.monotonic() - last_save) / 60], dtype=torch.float64, device=device),
+                        first_bad.reshape(1)]), world).tolist()  # fmt: skip
+                    check_finite(bad_step)
+                    if time_up:
+                        stopped_by = "max_minutes"
+                        break
+                    if requested:
+                        path = checkpoint(keep=False) if saved_step != state.step else last_checkpoint
+                        barrier(world)  # every rank leaves once rank 0 has written the checkpoint
+                        raise TrainingInterrupted(f"interrupted at step {state.step}; checkpoint {path} saved",
+                                                  run_dir, world.size)  # fmt: skip
 
                 if stream:
                     real_pixels, real_labels = next(batches)  # (d_steps * half, H, W, C) uint8, (d_steps * half,)
@@ -248,25 +318,27 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                 with autocast(precision, device):
                     stats = training_step(state, plan, real_images, real_labels, batch_size,
                                           ema_decay_at(config.ema_decay or 0.0, state.step))  # fmt: skip
-                losses = [value for name, value in stats.items() if not name.endswith("acc")]
-                if not bool(torch.isfinite(torch.stack(losses)).all()):
-                    values = ", ".join(f"{k}={v.item():.4g}" for k, v in stats.items() if not k.endswith("acc"))
-                    raise TrainingDiverged(
-                        f"loss became non-finite at step {state.step} ({values}); stopped without saving; last good "
-                        f"checkpoint: {last_checkpoint if saved_step >= 0 else 'none'}"
-                    )
+                # Non-finite losses are noted on the device (no waiting for it) and acted on at the control point
+                loss_names = [name for name in stats if not name.endswith("acc")]
+                losses = torch.stack([stats[name].double() for name in loss_names])  # (L,)
+                newly_bad = (first_bad < 0) & ~torch.isfinite(losses).all()
+                first_bad = torch.where(newly_bad, float(state.step), first_bad)
+                bad_losses = losses if bad_losses is None else torch.where(newly_bad, losses, bad_losses)
                 for name, value in stats.items():
                     window[name] = window[name] + value if name in window else value.clone()
                 window_count += 1
-                if config.log_every and state.step % config.log_every == 0:
+                if config.log_every and state.step % config.log_every == 0 and world.is_main:
                     print(_seed_log_line(state.step, {k: v.item() for k, v in stats.items()}), flush=True)
                 if state.step % config.metrics_every == 0:
-                    means = {name: total_value.item() / window_count for name, total_value in window.items()}
-                    writer.append_metrics({"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
-                                           "images_seen": state.step * batch_size,
-                                           "seconds": round(wall_before + time.monotonic() - start, 3),
-                                           **{k: round(m, 6) for k, m in means.items()}})  # fmt: skip
+                    names = list(window)
+                    summed = mean_over_ranks(torch.stack([window[name].float() for name in names]), world)
+                    means = dict(zip(names, (summed / window_count).tolist(), strict=True))
                     window, window_count = {}, 0
+                    if world.is_main:
+                        writer.append_metrics({"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
+                                               "images_seen": state.step * global_batch,
+                                               "seconds": round(wall_before + time.monotonic() - start, 3),
+                                               **{k: round(m, 6) for k, m in means.items()}})  # fmt: skip
                     collapse = source_collapse_warning(means.get("d_real_source", math.inf),
                                                        means.get("d_fake_source", math.inf), state.step)  # fmt: skip
                     if collapse and warned_epoch != state.step // steps_per_epoch:
@@ -275,8 +347,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                     bar.set_postfix({k: f"{means[k]:.2f}" for k in PROGRESS_KEYS if k in means}, refresh=False)
                 bar.update(1)
 
-                due = due_after(state.step, steps_per_epoch, config, (time.monotonic() - last_save) / 60)
+                due = due_after(state.step, steps_per_epoch, config, minutes_since_save)
                 epoch = state.step // steps_per_epoch
+                if due.grid or due.checkpoint or due.evaluate:
+                    check_finite()
                 if due.grid:
                     save_grid(f"epoch_{epoch:04d}", f"epoch {epoch}, step {state.step}")
                 if due.checkpoint:
@@ -284,12 +358,15 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
                 if tracker is not None and due.evaluate:
                     for message in tracker(state.sampler, state.step, epoch, last_checkpoint):
                         warn(message)
-                if due.grid or due.evaluate:
+                if (due.grid or due.evaluate) and world.is_main:
                     writer.refresh_pictures(steps_per_epoch)
-        if saved_step != state.step:
-            save_grid(f"step_{state.step:08d}", f"step {state.step}")
-            last_checkpoint = checkpoint(keep=False)
-            writer.refresh_pictures(steps_per_epoch)
+            if saved_step != state.step:
+                check_finite()
+                save_grid(f"step_{state.step:08d}", f"step {state.step}")
+                last_checkpoint = checkpoint(keep=False)
+                if world.is_main:
+                    writer.refresh_pictures(steps_per_epoch)
+            barrier(world)
     finally:
         writer.close()
     seconds = wall_before + time.monotonic() - start

@@ -24,12 +24,18 @@ from acgan.device import place
 from acgan.errors import AcganError
 from acgan.models.networks import Discriminator, Generator, ModelConfig
 from acgan.models.presets import build_discriminator, build_generator
+from acgan.training.distributed import SINGLE_PROCESS, World, gather_to_main, rank_seed
 
 
 @dataclass
 class TrainState:
     """What a training step changes. `rng` draws batches, latents, labels and augmentations; dropout draws from
-    torch's global generator, whose state is saved beside it."""
+    torch's global generator, whose state is saved beside it (each rank has its own of both).
+
+    `generator` and `discriminator` are the networks themselves (saved, sampled from); in a distributed run
+    `train_generator` and `train_discriminator` wrap them in DistributedDataParallel, which averages gradients
+    over the ranks in backward. `scalers` (fp16 only) scale D's and G's losses against underflow.
+    """
 
     generator: Generator
     discriminator: Discriminator
@@ -38,6 +44,10 @@ class TrainState:
     rng: torch.Generator
     g_ema: Generator | None = None
     step: int = 0
+    world: World = SINGLE_PROCESS
+    train_generator: torch.nn.Module | None = None
+    train_discriminator: torch.nn.Module | None = None
+    scalers: dict[str, torch.amp.GradScaler] | None = None
 
     @property
     def sampler(self) -> Generator:
@@ -45,30 +55,59 @@ class TrainState:
         return self.g_ema if self.g_ema is not None else self.generator
 
     def resume_state(self, wall_seconds: float) -> dict[str, Any]:
-        """Optimizer and RNG state for train_state.pt (tensors and plain types: loads with weights_only=True)."""
+        """Optimizer, scaler and every rank's RNG state for train_state.pt (tensors and plain types: loads with
+        weights_only=True). A collective call in a distributed run: every rank calls it, rank 0 saves it."""
+        rngs = gather_to_main(self._rng_state(), self.world)
+        state: dict[str, Any] = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                                 "step": self.step, "wall_seconds": wall_seconds, "rng": rngs[0],
+                                 "world_size": self.world.size}  # fmt: skip
+        if self.world.distributed:
+            state["rank_rng"] = rngs
+        if self.scalers is not None:
+            state["scalers"] = {name: scaler.state_dict() for name, scaler in self.scalers.items()}
+        return state
+
+    def _rng_state(self) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state(), "loop": self.rng.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "step": self.step,
-                "wall_seconds": wall_seconds, "rng": rng}  # fmt: skip
+        return rng
 
     def load_resume_state(self, state: dict[str, Any], source: str) -> float:
-        """Restore what `resume_state` saved; return the wall seconds trained before. AcganError if it does not fit."""
+        """Restore what `resume_state` saved; return the wall seconds trained before. AcganError if it does not fit
+        (including a different number of processes: each rank's random streams continue where they stopped)."""
+        saved_world = int(state.get("world_size", 1)) if isinstance(state, dict) else 1
+        if saved_world != self.world.size:
+            raise AcganError(
+                f"{source} was written by a {_processes(saved_world)} run; resume it with the same number "
+                f"({'--nproc ' + str(saved_world) if saved_world > 1 else 'no --nproc'}): each process's random "
+                f"streams continue where they stopped, so another number cannot continue it exactly"
+            )
         try:
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
-            torch.set_rng_state(state["rng"]["torch"])
-            self.rng.set_state(state["rng"]["loop"])
-            if "cuda" in state["rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            rng = state["rank_rng"][self.world.rank] if self.world.distributed else state["rng"]
+            torch.set_rng_state(rng["torch"])
+            self.rng.set_state(rng["loop"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            if self.scalers is not None and "scalers" in state:
+                for name, scaler in self.scalers.items():
+                    scaler.load_state_dict(state["scalers"][name])
             self.step = int(state["step"])
             return float(state["wall_seconds"])
-        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        except (KeyError, IndexError, ValueError, RuntimeError, TypeError) as exc:
             raise AcganError(f"{source}: train state does not fit this run ({exc})") from None
 
 
-def build_train_state(config: TrainConfig, model_config: ModelConfig, device: torch.device) -> TrainState:
-    """Fresh networks (initialised from config.seed), Adam optimizers, the moving average and seeded RNGs."""
+def _processes(count: int) -> str:
+    return "1-process" if count == 1 else f"{count}-process"
+
+
+def build_train_state(config: TrainConfig, model_config: ModelConfig, device: torch.device,
+                      world: World = SINGLE_PROCESS, precision: str = "fp32") -> TrainState:  # fmt: skip
+    """Fresh networks (initialised from config.seed on every rank), Adam optimizers, the moving average, seeded
+    RNGs (rank 0 from config.seed, other ranks from their own seeds) and gradient scalers for fp16."""
     generator = place(build_generator(model_config, config.seed), device)
     discriminator = place(build_discriminator(model_config, config.seed), device)
     g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay else None
@@ -76,9 +115,28 @@ def build_train_state(config: TrainConfig, model_config: ModelConfig, device: to
     betas = (config.beta1, config.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
-    torch.manual_seed(config.seed)  # dropout draws from the global generator; its state is checkpointed
-    rng = torch.Generator(device=device).manual_seed(config.seed)
-    return TrainState(generator, discriminator, opt_g, opt_d, rng, g_ema)
+    seed = rank_seed(config.seed, world.rank)
+    torch.manual_seed(seed)  # dropout draws from the global generator; its state is checkpointed
+    rng = torch.Generator(device=device).manual_seed(seed)
+    state = TrainState(generator, discriminator, opt_g, opt_d, rng, g_ema, world=world)
+    if precision == "fp16":
+        state.scalers = {name: torch.amp.GradScaler(device.type) for name in ("d", "g")}
+    return state
+
+
+def wrap_for_ranks(state: TrainState, device: torch.device, d_has_unused: bool) -> None:
+    """Wrap G and D in DistributedDataParallel for training (a distributed run only).
+
+    `d_has_unused`: some D update leaves a parameter without a gradient (see steps.unused_parameters), so DDP
+    must look for unused parameters; it keeps a parameter no rank used at grad None, as one process would.
+    BatchNorm statistics and spectral norm vectors follow rank 0's (DDP's broadcast_buffers).
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [torch.cuda.current_device()] if device.type == "cuda" else None
+    state.train_generator = DistributedDataParallel(state.generator, device_ids=device_ids)
+    state.train_discriminator = DistributedDataParallel(state.discriminator, device_ids=device_ids,
+                                                        find_unused_parameters=d_has_unused)  # fmt: skip
 
 
 def restore_checkpoint(state: TrainState, run_dir: Path) -> tuple[float, Path]:

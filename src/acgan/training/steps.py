@@ -8,6 +8,7 @@ on fresh images) per G update.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,17 @@ def _prefixed(prefix: str, stats: Stats) -> Stats:
     return {f"{prefix}{name}": value for name, value in stats.items()}
 
 
+def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    """Backward and an optimizer step; with a scaler (fp16), on the scaled loss, skipped when gradients overflow."""
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+
 def discriminator_phase(
     state: TrainState, plan: StepPlan, halves: list[tuple[torch.Tensor, torch.Tensor, bool]]
 ) -> Stats:
@@ -43,32 +55,57 @@ def discriminator_phase(
     Returns the objective's detached statistics, prefixed d_real_ / d_fake_.
     """
     state.opt_d.zero_grad(set_to_none=True)
+    discriminator = state.train_discriminator or state.discriminator  # DDP averages D's gradients over ranks
     total: torch.Tensor | None = None
     stats: Stats = {}
     for images, labels, is_real in halves:
-        output = state.discriminator(plan.d_view(images, state.rng), labels)
+        output = discriminator(plan.d_view(images, state.rng), labels)
         loss, terms = plan.objective.discriminator_loss(output, labels, is_real)
         total = loss if total is None else total + loss
         stats.update(_prefixed("d_real_" if is_real else "d_fake_", terms))
     assert total is not None
-    total.backward()
-    state.opt_d.step()
+    _update(total, state.opt_d, state.scalers["d"] if state.scalers else None)
     return stats
 
 
 def generator_phase(state: TrainState, plan: StepPlan, z: torch.Tensor, labels: torch.Tensor) -> Stats:
-    """One G update on a full batch of latents (B, z_dim) and labels (B,) through a frozen D; g_ statistics."""
+    """One G update on a full batch of latents (B, z_dim) and labels (B,) through a frozen D; g_ statistics.
+
+    D is called directly, never through its DDP wrapper: it has no gradients to average in this phase.
+    """
     state.discriminator.requires_grad_(False)  # no gradient bookkeeping for D's weights in this phase
     try:
         state.opt_g.zero_grad(set_to_none=True)
-        images = state.generator(z, labels)  # (B, C, H, W)
+        images = (state.train_generator or state.generator)(z, labels)  # (B, C, H, W)
         output = state.discriminator(plan.d_view(images, state.rng), labels)
         loss, terms = plan.objective.generator_loss(output, labels)
-        loss.backward()
-        state.opt_g.step()
+        _update(loss, state.opt_g, state.scalers["g"] if state.scalers else None)
     finally:
         state.discriminator.requires_grad_(True)
     return _prefixed("g_", terms)
+
+
+def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: tuple[int, int, int]) -> bool:
+    """Whether some D update of `plan` leaves one of D's parameters without a gradient (TAC-GAN's twin head on
+    real images, the class head on generated ones when the objective skips it there).
+
+    Probed on a copy of D with two blank images per phase; the random streams are left untouched.
+    """
+    probe = copy.deepcopy(state.discriminator).requires_grad_(True)
+    device = next(probe.parameters()).device
+    images = torch.zeros(2, *image_shape, device=device)  # (2, C, H, W)
+    labels = torch.zeros(2, dtype=torch.int64, device=device)
+    phases = [[True], [False]] if plan.d_updates == "seeds" else [[True, False]]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for phase in phases:
+            probe.zero_grad(set_to_none=True)
+            total = sum(plan.objective.discriminator_loss(probe(images, labels), labels, is_real)[0]
+                        for is_real in phase)  # fmt: skip
+            assert isinstance(total, torch.Tensor)
+            total.backward()
+            if any(param.grad is None for param in probe.parameters()):
+                return True
+    return False
 
 
 def ema_decay_at(decay: float, step: int) -> float:
