@@ -150,8 +150,8 @@ def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str], args: li
     [
         (["--label", "12"], ["label 12 out of range"]),
         (["--label", "Sneaker"], ["unknown class 'Sneaker'", "classes: 0, 1"]),
-        (["--num", "0"], ["num must be > 0"]),
-        (["--num", "-3"], ["num must be > 0"]),
+        (["--num", "0"], ["--num", "0 is not in the range"]),
+        (["--num", "-3"], ["--num", "-3 is not in the range"]),
         (["--output", "/proc/forbidden/x.png"], ["cannot write to /proc/forbidden"]),
         (["--output", "images.jpg"], ["unsupported output"]),
     ],

@@ -383,7 +383,7 @@ def test_colour_folder_end_to_end_from_the_cli(tmp_path: Path, capsys: pytest.Ca
 
     code, output = run_cli(["evaluate", "--checkpoint", str(run), "--num", "60", "--json"], capsys)
     assert code == 0, output
-    report = json.loads(output.strip().splitlines()[-1])
+    report = json.loads(next(line for line in output.splitlines() if line.startswith("{")))  # stdout: one JSON line
     assert report["dataset"] == "shapes" and report["classifier"]["arch"] == "colour"
     assert 0 <= report["classifier"]["test_accuracy"] <= 1 and report["classifier"]["test_images"] == 6
     assert len(report["per_class"]) == 3

@@ -17,6 +17,7 @@ Each checkpoint is assembled in a temporary directory, fsynced and renamed into 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -83,7 +84,12 @@ def safetensors_bytes(
         "step": str(step),
         "training": json.dumps(training or {}),
     }
-    return save_safetensors_bytes(_tensors_of(module), metadata=metadata)
+    tensors = _tensors_of(module)
+    # The checksum of the tensor bytes (which follow the header and do not depend on it) goes into the header.
+    plain = save_safetensors_bytes(tensors, metadata=metadata)
+    data_section = plain[8 + int.from_bytes(plain[:8], "little") :]
+    metadata["tensors_sha256"] = hashlib.sha256(data_section).hexdigest()
+    return save_safetensors_bytes(tensors, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def save_checkpoint(
     torch.save(contents.train_state, buffer)
     files[TRAIN_STATE_FILE] = buffer.getvalue()
     meta = {**contents.meta, "format_version": FORMAT_VERSION, "step": contents.step, "epoch": contents.epoch,
-            "kept": keep}  # fmt: skip
+            "kept": keep, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}  # fmt: skip
     files[META_FILE] = json.dumps(meta, indent=2).encode()  # written last: its presence marks a complete set
     for filename, data in files.items():
         with open(tmp / filename, "wb") as handle:
@@ -239,8 +245,20 @@ def read_weights(path: Path) -> WeightsFile:
         training = json.loads(metadata.get("training", "{}"))
         if not isinstance(training, dict):
             raise TypeError("training facts are not a JSON object")
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
         raise CheckpointError(f"{path} lacks acgan metadata ({exc}); was it written by acgan?") from None
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} has invalid acgan metadata: {exc}") from None
+    shape = (model_config.num_classes, model_config.channels, model_config.resolution)
+    if (info.num_classes, info.channels, info.resolution) != shape or len(info.class_names) != info.num_classes:
+        raise CheckpointError(f"{path} has inconsistent metadata: the model has {shape[0]} classes of "
+                              f"{shape[1]}x{shape[2]}x{shape[2]} images, the data set {info.num_classes} "
+                              f"({len(info.class_names)} class names) of "
+                              f"{info.channels}x{info.resolution}x{info.resolution}")  # fmt: skip
+    expected = metadata.get("tensors_sha256")
+    if expected is not None and hashlib.sha256(data[8 + header_len :]).hexdigest() != expected:
+        raise CheckpointError(f"{path} is damaged: its weights do not match the checksum recorded when it was "
+                              "written")  # fmt: skip
     return WeightsFile(tensors, model_config, info, step, training)
 
 
@@ -265,12 +283,22 @@ def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path
 
 
 def load_train_state(checkpoint_dir: Path) -> dict[str, Any]:
-    """Optimizer/RNG state of a checkpoint, loaded with weights_only=True (no pickled code runs)."""
+    """Optimizer/RNG state of a checkpoint, checked against meta.json's checksum and loaded with weights_only=True
+    (no pickled code runs, and no advice to run it)."""
     path = checkpoint_dir / TRAIN_STATE_FILE
+    damaged = (f"{path} is damaged or was not written by acgan; this checkpoint cannot resume training (its weights "
+               "can still be sampled from)")  # fmt: skip
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for damaged files
-        raise CheckpointError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    expected = read_meta(checkpoint_dir).get("sha256", {}).get(TRAIN_STATE_FILE)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(damaged)
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # torch raises several unrelated types for damaged files; its text advises unsafe loading
+        raise CheckpointError(damaged) from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: unexpected content")
+        raise CheckpointError(damaged)
     return state

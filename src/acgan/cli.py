@@ -21,6 +21,7 @@ from acgan.config import (
     D_UPDATES,
     DATA_LOADING,
     DEVICES,
+    MAX_SEED,
     PRECISIONS,
     TrainConfig,
     dataset_label,
@@ -28,10 +29,13 @@ from acgan.config import (
 )
 from acgan.data.dataset import dataset_names
 from acgan.errors import AcganError
+from acgan.models.networks import LIMITS
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
 from acgan.objectives import OBJECTIVES
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+SEED = click.IntRange(0, MAX_SEED)
+SEED_HELP = f"0..{MAX_SEED}; image i of a command uses seed + i."
 
 # Flags of `train` that map one-to-one onto TrainConfig fields.
 _TRAIN_FIELDS = (
@@ -87,7 +91,7 @@ DATASET_HELP = (
 # Options of every command that reads a data set (train, classifier train).
 RESOLUTION_OPTION = click.option(
     "--resolution",
-    type=click.IntRange(min=4),
+    type=click.IntRange(*LIMITS["resolution"]),
     help="Resize images to this side: centre crop to square, Lanczos [default: the data's own size; 64 for "
     "folders of mixed sizes].",
 )
@@ -135,7 +139,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
 @click.option(
     "--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop after this much wall-clock time."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--precision",
@@ -154,7 +158,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
 @click.option(
     "--lr-d", type=click.FloatRange(min=0, min_open=True), help="D's Adam learning rate [default: the preset's]."
 )
-@click.option("--z-dim", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--z-dim", type=click.IntRange(*LIMITS["z_dim"]), default=100, show_default=True)
 @click.option(
     "--ema-decay",
     type=click.FloatRange(min=0, max=1, max_open=True),
@@ -247,7 +251,9 @@ SKIP_CHECKSUMS_OPTION = click.option(
     help="seeds: D on real, D on generated, then G; joint: one D update on both [default: the preset's].",
 )
 @click.option("--d-steps", type=click.IntRange(min=1), default=1, show_default=True, help="D updates per G update.")
-@click.option("--width", type=click.IntRange(min=1), help="Base channel count of dcgan [default: the preset's].")
+@click.option(
+    "--width", type=click.IntRange(1, LIMITS["width"][1]), help="Base channel count of dcgan [default: the preset's]."
+)
 @click.option(
     "--tensorboard/--no-tensorboard",
     default=True,
@@ -334,6 +340,9 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, che
                               show_progress=not no_progress and world.is_main)  # fmt: skip
     finally:
         leave_world()
+    if resume_dir is not None and result.step == result.start_step:
+        raise AcganError(f"nothing to do: {run_dir} already reached its bound at step {result.step} (stopped by "
+                         f"{result.stopped_by}); pass --epochs, --steps or --max-minutes to train further")  # fmt: skip
     if world.is_main:
         click.echo(
             f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
@@ -368,15 +377,16 @@ def _parse_cadence(text: str) -> dict[str, Any]:
 @click.option(
     "--label", default="all", show_default=True, help="Class index, class name, or 'all' (equal numbers per class)."
 )
-@click.option("--num", type=int, default=100, show_default=True, help="Number of images.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--num", type=click.IntRange(min=1), default=100, show_default=True, help="Number of images.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--output", required=True, help="x.png (grid), x.npz (arrays) or DIR/ (one PNG per image).")
+@click.option("--force", is_flag=True, help="Replace an existing file, or write into a folder that holds files.")
 @SAMPLING_DEVICE_OPTION
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="bf16/auto: faster where bf16 is native, images a few grey levels from fp32's.")  # fmt: skip
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights even when a moving average exists.")
-def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, device: str, precision: str,
-             no_ema: bool) -> None:  # fmt: skip
+def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, force: bool, device: str,
+             precision: str, no_ema: bool) -> None:  # fmt: skip
     """Generate images of chosen classes from a checkpoint (nothing else needed).
 
     \b
@@ -384,45 +394,76 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, dev
       acgan generate --checkpoint runs/fashion --label Sneaker --num 64 --seed 1 --output sneakers.png
       acgan generate --checkpoint runs/mnist --label all --num 1000 --output digits.npz
     """
+    from acgan.data.batches import available_memory
     from acgan.device import select_device
-    from acgan.sampling import labels_for_request, load_generator, to_uint8_hwc
+    from acgan.sampling import check_seeds, labels_for_request, load_generator, to_uint8_hwc
 
-    target = _output_target(output)
+    check_seeds(seed, num)
+    target = _output_target(output, force)
+    if target.suffix.lower() == ".png" and not target.is_dir() and num > MAX_GRID_IMAGES:
+        raise AcganError(f"--num {num} is too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
+                         "write a .npz file or a folder ending in /")  # fmt: skip
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
-    labels = labels_for_request(label, num, trained.info)
-    images = to_uint8_hwc(trained.sample(torch.tensor(labels), seed=seed, precision=precision))  # (N, H, W, C) uint8
-    _write_images(target, images, np.asarray(labels, dtype=np.int64), trained.info.class_names,
-                  per_class_rows=label.strip().lower() == "all")  # fmt: skip
-    click.echo(f"wrote {len(labels)} image(s) to {output}")
+    labels = np.asarray(labels_for_request(label, num, trained.info), dtype=np.int64)
+    config = trained.generator.config
+    image_bytes = config.resolution**2 * config.channels
+    free = available_memory(torch.device("cpu"))
+    to_folder = target.is_dir() or target.suffix.lower() not in (".png", ".npz")
+    if not to_folder and free is not None and num * image_bytes > free // 2:
+        raise AcganError(f"{num} images of {config.resolution}x{config.resolution}x{config.channels} take "
+                         f"{num * image_bytes / 2**30:.1f} GiB, more than half the free memory "
+                         f"({free / 2**30:.1f} GiB); write them to a folder ending in / (streamed in chunks)")  # fmt: skip
+    chunks = []
+    for start in range(0, num, GENERATE_CHUNK):  # image i uses seed + i: chunks give the same images as one call
+        chunk = labels[start : start + GENERATE_CHUNK]
+        images = to_uint8_hwc(trained.sample(torch.from_numpy(chunk), seed=seed + start, precision=precision))
+        if to_folder:  # (n, H, W, C) uint8 written and dropped chunk by chunk
+            _write_folder(target, images, chunk, trained.info.class_names, first_index=start, total=num)
+        else:
+            chunks.append(images)
+    if to_folder:
+        _write_class_names(target, trained.info.class_names)
+    else:
+        _write_images(target, np.concatenate(chunks), labels, trained.info.class_names,
+                      per_class_rows=label.strip().lower() == "all")  # fmt: skip
+    click.echo(f"wrote {num} image(s) to {output}")
 
 
-def _output_target(output: str) -> Path:
-    """Validate the output path before any work: a supported kind, in a writable folder."""
+MIN_SAMPLES_PER_CLASS = 100  # evaluate warns below this
+MAX_GRID_IMAGES = 10_000  # one PNG grid; more goes to .npz or a folder
+GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
+
+
+def _output_target(output: str, force: bool = False) -> Path:
+    """Validate the output path before any work: a supported kind, in a writable folder, replacing nothing unless
+    `force`."""
     path = Path(output)
     is_dir = output.endswith(("/", os.sep)) or path.is_dir()
     if not is_dir and path.suffix.lower() not in (".png", ".npz"):
         raise AcganError(f"unsupported output '{output}': use a .png file, a .npz file or a folder ending in /")
-    folder = path if is_dir else path.parent
+    if not force and not is_dir and path.exists():
+        raise AcganError(f"{output} exists; pass --force to replace it")
+    if not force and is_dir and path.is_dir() and any(path.iterdir()):
+        raise AcganError(f"{output} is not empty; choose an empty or new folder, or pass --force to add to it "
+                         "(files with the same names are replaced)")  # fmt: skip
+    _check_writable(path if is_dir else path.parent)
+    return path
+
+
+def _check_writable(folder: Path) -> None:
+    """Create `folder` if needed and check a file can be written in it (before any long work); AcganError if not."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         raise AcganError(f"cannot write to {folder}: {exc.strerror or exc}") from None
-    return path
 
 
 def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
                   per_class_rows: bool) -> None:  # fmt: skip
     from acgan.checkpoint import atomic_write_bytes
     from acgan.visualize import class_grid_image, grid_image
-
-    def png_bytes(picture: Any) -> bytes:
-        import io
-
-        buffer = io.BytesIO()
-        picture.save(buffer, format="PNG")
-        return buffer.getvalue()
 
     if target.suffix.lower() == ".npz" and not target.is_dir():
         import io
@@ -435,24 +476,48 @@ def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_na
             picture = class_grid_image(images, class_names, ncol=len(images) // len(class_names))
         else:
             picture = grid_image(images, ncol=math.ceil(math.sqrt(len(images))), scale=2)
-        atomic_write_bytes(target, png_bytes(picture))
+        atomic_write_bytes(target, _png_bytes(picture))
     else:
-        from PIL import Image
+        _write_folder(target, images, labels, class_names)
+        _write_class_names(target, class_names)
 
-        target.mkdir(parents=True, exist_ok=True)
-        for index, (image, label) in enumerate(zip(images, labels, strict=True)):
-            name = "".join(c if c.isalnum() else "-" for c in class_names[label]).strip("-").lower()
-            picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-            atomic_write_bytes(target / f"{index:05d}_{label}_{name}.png", png_bytes(picture))
-        atomic_write_bytes(target / "class_names.json", json.dumps(list(class_names), ensure_ascii=False).encode())
+
+def _png_bytes(picture: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_folder(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
+                  first_index: int = 0, total: int = 0) -> None:  # fmt: skip
+    """One PNG per image (N, H, W, C) uint8, named INDEX_LABEL_CLASS.png from `first_index` on (indices padded
+    for `total` images, so names sort)."""
+    from PIL import Image
+
+    from acgan.checkpoint import atomic_write_bytes
+
+    target.mkdir(parents=True, exist_ok=True)
+    width = max(5, len(str(max(total, first_index + len(images)) - 1)))
+    for index, (image, label) in enumerate(zip(images, labels, strict=True), start=first_index):
+        name = "".join(c if c.isalnum() else "-" for c in class_names[label]).strip("-").lower()
+        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        atomic_write_bytes(target / f"{index:0{width}d}_{label}_{name}.png", _png_bytes(picture))
+
+
+def _write_class_names(target: Path, class_names: tuple[str, ...]) -> None:
+    from acgan.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(target / "class_names.json", json.dumps(list(class_names), ensure_ascii=False).encode())
 
 
 @cli.command()
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
-@click.option("--z-dim", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--num-classes", type=click.IntRange(min=2), default=10, show_default=True)
-@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--resolution", type=click.IntRange(min=4), default=28, show_default=True)
+@click.option("--z-dim", type=click.IntRange(*LIMITS["z_dim"]), default=100, show_default=True)
+@click.option("--num-classes", type=click.IntRange(2, LIMITS["num_classes"][1]), default=10, show_default=True)
+@click.option("--channels", type=click.IntRange(*LIMITS["channels"]), default=1, show_default=True)
+@click.option("--resolution", type=click.IntRange(*LIMITS["resolution"]), default=28, show_default=True)
 @click.option(
     "--objective",
     type=click.Choice(list(OBJECTIVES)),
@@ -461,7 +526,7 @@ def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_na
     help="Objective whose discriminator heads to include.",
 )
 @click.option("--spectral-norm", is_flag=True, help="Spectral normalisation on D's layers.")
-@click.option("--width", type=click.IntRange(min=1), help="Base channel count (dcgan).")
+@click.option("--width", type=click.IntRange(1, LIMITS["width"][1]), help="Base channel count (dcgan).")
 def summary(preset: str, z_dim: int, num_classes: int, channels: int, resolution: int, objective: str,
             spectral_norm: bool, width: int | None) -> None:  # fmt: skip
     """Print a Keras-style table of a preset's layers, output shapes and parameter counts.
@@ -493,7 +558,7 @@ def classifier() -> None:
 @classifier.command(name="train")
 @click.option("--dataset", required=True, metavar="NAME|PATH", help=DATASET_HELP)
 @click.option("--epochs", type=click.IntRange(min=1), help="[default: 8 on 60,000 images, up to 40 on small data]")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/.")
 @RESOLUTION_OPTION
 @HOLDOUT_OPTION
@@ -520,18 +585,22 @@ def classifier_train(dataset: str, epochs: int | None, seed: int, data_dir: Path
                                "verify_checksums": verify_checksums, "show_progress": True}  # fmt: skip
     train_set = load_dataset(dataset, "train", **options)
     test_set = load_dataset(dataset, "test", **options)
+    target = output or classifier_cache_path(train_set)
+    if target.is_dir():
+        raise AcganError(f"--output {target} is a folder; give a file name such as {target / 'classifier.safetensors'}")
+    _check_writable(target.parent)  # before minutes of training, not after
     epochs = epochs or default_epochs(len(train_set))
     start = time.monotonic()
     model = train_classifier(train_set, epochs=epochs, seed=seed)
     seconds = time.monotonic() - start
     accuracy = classifier_accuracy(model, test_set)
-    target = output or classifier_cache_path(train_set)
+    click.echo(f"{dataset_label(dataset)}: test accuracy {accuracy:.4f} on {len(test_set)} test images after "
+               f"{epochs} epochs on {len(train_set)} images ({seconds:.0f} s)")  # fmt: skip
     command = f"acgan classifier train --dataset {dataset} --epochs {epochs} --seed {seed}"
     save_classifier(model, target, train_set.info,
                     {"test_accuracy": accuracy, "epochs": epochs, "seed": seed, "command": command,
                      "train_seconds": round(seconds, 1)})  # fmt: skip
-    click.echo(f"{dataset_label(dataset)}: test accuracy {accuracy:.4f} on {len(test_set)} test images after "
-               f"{epochs} epochs on {len(train_set)} images ({seconds:.0f} s); wrote {target}")  # fmt: skip
+    click.echo(f"wrote {target}")
 
 
 @cli.command()
@@ -561,7 +630,7 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool) -> None:
 @click.option(
     "--num", type=click.IntRange(min=10), default=10_000, show_default=True, help="Samples, balanced over classes."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/ (real reference data).")
 @click.option(
@@ -584,15 +653,24 @@ def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Pat
     from acgan.sampling import load_generator
 
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
+    per_class = num // trained.info.num_classes
+    if per_class < MIN_SAMPLES_PER_CLASS:
+        click.echo(f"warning: --num {num} gives {per_class} samples per class: too few for the numbers to mean much "
+                   "(Frechet distances and recall are biased at small sizes); compare only evaluations of the "
+                   "same --num (10000 in the README)", err=True)  # fmt: skip
     evaluator = load_evaluator(trained.info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
+    if not as_json:
+        click.echo(f"sampling {per_class * trained.info.num_classes} images and measuring them (a minute or so on a "
+                   "CPU) ...", err=True)  # fmt: skip
     report = evaluator.evaluate(trained.generator, num=num, seed=seed)
     report.update(checkpoint=str(trained.source), step=trained.step)
+    click.echo(json.dumps(report) if as_json else format_report(report))  # the results first, whatever happens next
     folder = report_folder(trained.source)
-    write_report(report, folder)
-    if as_json:
-        click.echo(json.dumps(report))
-    else:
-        click.echo(format_report(report))
+    try:
+        write_report(report, folder)
+    except OSError as exc:
+        raise AcganError(f"could not save the results above to {folder}: {exc.strerror or exc}") from None
+    if not as_json:
         click.echo(f"wrote {folder / 'eval.json'} and {folder / 'confusion.png'}")
 
 
@@ -678,14 +756,17 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
     options = ServeOptions(max_images=max_images, timeout_s=timeout_s, max_batch=max(1024, max_images),
                            micro_batching=not no_batching, precision=precision)  # fmt: skip
     app = create_app(trained, options)
-    try:  # a busy port is one line here, not uvicorn's log and traceback
-        with socket.create_server((host, port)):
-            pass
-    except OSError as exc:
-        raise AcganError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:  # bound here: a busy port is one line, not uvicorn's log and traceback; --port 0 gets its real port
+        listener = socket.create_server((host, port), family=family, backlog=2048)
+    except (OSError, OverflowError) as exc:
+        raise AcganError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    bound_port = listener.getsockname()[1]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     click.echo(f"serving {trained.info.name} {trained.generator.config.preset} (step {trained.step}) from "
-               f"{trained.source} at http://{host}:{port}/", err=True)  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+               f"{trained.source} at http://{shown_host}:{bound_port}/", err=True)  # fmt: skip
+    with listener:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ DATA_LOADING = ("auto", "memory", "stream")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 D_UPDATES = ("seeds", "joint")
 DEFAULT_EPOCHS = 10
+MAX_SEED = 2**63 - 1  # seeds are 0..MAX_SEED everywhere (CLI, API, Python); latent i of seed s uses s + i
 BEST_METRICS = (
     "intra_fd",
     "fd",
@@ -189,6 +190,7 @@ def _check_objective_options(config: TrainConfig) -> None:
 def validate(config: TrainConfig) -> None:
     """Checks of each given value and across fields; AcganError with a message naming the offending parameter."""
     from acgan.augment import parse_policy
+    from acgan.models.networks import LIMITS
     from acgan.models.presets import get_preset  # deferred: models import nothing from config
     from acgan.objectives import objective_class
 
@@ -207,11 +209,13 @@ def validate(config: TrainConfig) -> None:
     checks = [
         (config.batch_size is None or (config.batch_size >= 2 and config.batch_size % 2 == 0),
          f"batch_size must be an even number >= 2, got {config.batch_size}"),
-        (config.resolution is None or config.resolution >= 4, f"resolution must be >= 4, got {config.resolution}"),
+        (config.resolution is None or LIMITS["resolution"][0] <= config.resolution <= LIMITS["resolution"][1],
+         f"resolution must be in {LIMITS['resolution'][0]}..{LIMITS['resolution'][1]}, got {config.resolution}"),
         (0 <= config.holdout < 1, f"holdout must be in [0, 1), got {config.holdout}"),
         (config.data_loading in DATA_LOADING,
          f"data_loading must be one of {', '.join(DATA_LOADING)}, got '{config.data_loading}'"),
-        (config.z_dim >= 1, f"z_dim must be >= 1, got {config.z_dim}"),
+        (LIMITS["z_dim"][0] <= config.z_dim <= LIMITS["z_dim"][1],
+         f"z_dim must be in {LIMITS['z_dim'][0]}..{LIMITS['z_dim'][1]}, got {config.z_dim}"),
         (config.width is None or config.width >= 0, f"width must be >= 1, got {config.width}"),
         (not config.width or preset.width > 0,
          f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only"),
@@ -224,6 +228,7 @@ def validate(config: TrainConfig) -> None:
         (config.d_updates is None or config.d_updates in D_UPDATES,
          f"d_updates must be one of {', '.join(D_UPDATES)}, got '{config.d_updates}'"),
         (config.d_steps >= 1, f"d_steps must be >= 1, got {config.d_steps}"),
+        (0 <= config.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {config.seed}"),
         (config.ema_decay is None or 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
         (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
         (config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}"),

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, load_state, read_weights, resolve_checkpoint_dir
+from acgan.config import MAX_SEED
 from acgan.data.dataset import DatasetInfo, model_range_to_uint8
 from acgan.device import autocast, place, resolve_precision
 from acgan.errors import AcganError, CheckpointError
@@ -22,8 +23,16 @@ from acgan.models.networks import Generator
 from acgan.models.presets import build_generator
 
 
+def check_seeds(seed: int, count: int = 1) -> None:
+    """AcganError unless seed, ..., seed + count - 1 all lie in 0..MAX_SEED."""
+    if not 0 <= seed <= MAX_SEED - max(count - 1, 0):
+        limit = str(MAX_SEED) if count <= 1 else f"{MAX_SEED} - {count - 1} (image i uses seed + i)"
+        raise AcganError(f"seed must be in 0..{limit}, got {seed}")
+
+
 def make_latents(num: int, z_dim: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(num, z_dim) standard-normal latents; row i is drawn from a CPU generator seeded with seed + i."""
+    check_seeds(seed, num)
     rng = torch.Generator()
     rows = [torch.randn(z_dim, generator=rng.manual_seed(seed + i)) for i in range(num)]
     return (torch.stack(rows) if rows else torch.empty(0, z_dim)).to(device)

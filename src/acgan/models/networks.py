@@ -13,6 +13,12 @@ HEADS = ("class", "twin", "adc", "embed")  # optional discriminator heads beside
 EMBED_DIM = 128  # size of the "embed" head's projection and class proxies (ReACGAN)
 
 
+# What a model may be built with: beyond these, building one from a (possibly hostile) checkpoint's metadata or a
+# typo would try to allocate gigabytes before anything could say why.
+LIMITS = {"z_dim": (1, 4096), "num_classes": (1, 10_000), "channels": (1, 4), "resolution": (4, 1024),
+          "width": (0, 1024)}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Constructor arguments of a generator/discriminator pair (saved as JSON with every checkpoint).
@@ -38,6 +44,13 @@ class ModelConfig:
         unknown = sorted(set(self.heads) - set(HEADS))
         if unknown:
             raise ValueError(f"unknown discriminator head(s) {', '.join(unknown)} (known: {', '.join(HEADS)})")
+        for name, value, (low, high) in (("z_dim", self.z_dim, LIMITS["z_dim"]),
+                                         ("num_classes", self.num_classes, LIMITS["num_classes"]),
+                                         ("channels", self.channels, LIMITS["channels"]),
+                                         ("resolution", self.resolution, LIMITS["resolution"]),
+                                         ("width", self.width, LIMITS["width"])):  # fmt: skip
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -24,12 +24,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from acgan import __version__
+from acgan.config import MAX_SEED
 from acgan.errors import AcganError
 from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, resolve_label, to_uint8_hwc
 from acgan.serving.batcher import MicroBatcher, ServerBusy
 from acgan.visualize import grid_image
 
-MAX_SEED = 2**31 - 1
 MAX_URL_LENGTH = 2048
 
 

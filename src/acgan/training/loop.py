@@ -16,7 +16,7 @@ from tqdm import tqdm
 from acgan import __version__
 from acgan.augment import parse_policy
 from acgan.checkpoint import CheckpointContents
-from acgan.config import TrainConfig, dataset_label, resolve_config
+from acgan.config import MAX_SEED, TrainConfig, dataset_label, resolve_config
 from acgan.data.batches import fits_in_memory, streamed_batches
 from acgan.data.dataset import DatasetInfo, load_dataset, uint8_to_model_range
 from acgan.device import autocast, conv_layout, resolve_precision, select_device, tune_for
@@ -62,6 +62,7 @@ class TrainResult:
     checkpoint: Path
     seconds: float
     stopped_by: str  # "epochs", "steps", "max_minutes"
+    start_step: int = 0  # the step it started (or resumed) from
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
         labels = dataset.labels.to(device)  # (N,)
     steps_per_epoch = max(1, len(dataset) // global_batch)
     total = _total_steps(config, steps_per_epoch)
-    fixed_z = make_latents(GRID_COLUMNS, config.z_dim, seed=config.seed + 1, device=device)  # same grid noise all run
+    grid_seed = (config.seed + 1) % (MAX_SEED - GRID_COLUMNS)  # seed + 1 as always, kept in range
+    fixed_z = make_latents(GRID_COLUMNS, config.z_dim, seed=grid_seed, device=device)  # same grid noise all run
     saved_step = state.step if restoring else -1
+    start_step = state.step
     start = last_save = time.monotonic()
     window: dict[str, torch.Tensor] = {}
     window_count, warned_epoch = 0, -1
@@ -370,7 +373,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
     finally:
         writer.close()
     seconds = wall_before + time.monotonic() - start
-    return TrainResult(run_dir, state.step, state.step / steps_per_epoch, last_checkpoint, seconds, stopped_by)
+    return TrainResult(run_dir, state.step, state.step / steps_per_epoch, last_checkpoint, seconds, stopped_by,
+                       start_step)  # fmt: skip
 
 
 __all__ = ["TrainResult", "TrainingInterrupted", "due_after", "new_run_dir", "read_run_config", "train"]
