@@ -18,7 +18,7 @@ KERAS_VENV ?= benchmarks/.keras-venv
 CHECKPOINT ?= runs/demo
 
 .PHONY: install install-data install-browser demo serve test lint check clean \
-	bench-throughput bench-quality bench-keras bench-serve bench-data
+	bench-throughput bench-quality bench-keras bench-serve bench-data bench-distributed
 
 install: $(STAMP)
 
@@ -98,6 +98,9 @@ $(KERAS_VENV)/.installed:
 
 bench-keras: install $(KERAS_VENV)/.installed
 	$(BIN)/python benchmarks/side_by_side.py --keras-python $(KERAS_VENV)/bin/python
+
+bench-distributed: install
+	$(BIN)/python benchmarks/distributed.py --steps 1000
 
 bench-serve: install
 	$(BIN)/python benchmarks/serve_load.py
