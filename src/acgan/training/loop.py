@@ -322,7 +322,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
                     stats = training_step(state, plan, real_images, real_labels, batch_size,
                                           ema_decay_at(config.ema_decay or 0.0, state.step))  # fmt: skip
                 # Non-finite losses are noted on the device (no waiting for it) and acted on at the control point
-                loss_names = [name for name in stats if not name.endswith("acc")]
+                loss_names = loss_names or [name for name in stats if not name.endswith("acc")]  # same every step
                 losses = torch.stack([stats[name].double() for name in loss_names])  # (L,)
                 newly_bad = (first_bad < 0) & ~torch.isfinite(losses).all()
                 first_bad = torch.where(newly_bad, float(state.step), first_bad)
