@@ -159,11 +159,17 @@ def mark_best(run_dir: Path, checkpoint_dir: Path, record: dict[str, Any]) -> No
 
 
 def read_best(run_dir: Path) -> dict[str, Any] | None:
-    """The record written by `mark_best`, or None."""
+    """The record written by `mark_best`, or None (also when best.json is unreadable or not such a record)."""
     try:
-        return dict(json.loads((run_dir / CHECKPOINTS_DIR / f"{BEST}.json").read_text()))
+        record = json.loads((run_dir / CHECKPOINTS_DIR / f"{BEST}.json").read_text())
     except (OSError, ValueError):
         return None
+    valid = isinstance(record, dict) and isinstance(record.get("metric"), str) and _is_number(record.get("value"))
+    return record if valid else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _prune(root: Path, latest: str) -> None:
@@ -204,6 +210,8 @@ def read_meta(checkpoint_dir: Path) -> dict[str, Any]:
         meta = json.loads((checkpoint_dir / META_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read {checkpoint_dir / META_FILE}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{checkpoint_dir / META_FILE} is damaged (not a JSON object)")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
@@ -292,7 +300,8 @@ def load_train_state(checkpoint_dir: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    expected = read_meta(checkpoint_dir).get("sha256", {}).get(TRAIN_STATE_FILE)
+    checksums = read_meta(checkpoint_dir).get("sha256")
+    expected = checksums.get(TRAIN_STATE_FILE) if isinstance(checksums, dict) else None
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         raise CheckpointError(damaged)
     try:

@@ -110,7 +110,7 @@ def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
 def resolve_label(text: str | int, info: DatasetInfo) -> int:
     """A class index or class name (case-insensitive) -> index; AcganError listing valid values otherwise."""
     value = str(text).strip()
-    if value.lstrip("-").isdigit():
+    if value.lstrip("-").isascii() and value.lstrip("-").isdigit():  # str.isdigit() also accepts "²", int() not
         index = int(value)
         if not 0 <= index < info.num_classes:
             raise AcganError(f"label {index} out of range: {info.name} has classes 0..{info.num_classes - 1}")

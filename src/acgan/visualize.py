@@ -58,13 +58,15 @@ def save_gif(frames: Sequence[Path], output: Path, duration_ms: int = 400) -> No
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file, skipping a line torn by a crash mid-write."""
+    """The JSON objects of a JSON-lines file, skipping a line torn by a crash mid-write (or anything not an object)."""
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 

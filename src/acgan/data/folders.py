@@ -190,7 +190,7 @@ def decode_folder(scan: FolderScan, resolution: int, cache_dir: Path, show_progr
                 f"cannot write the decode cache under {cache_dir}: {exc.strerror or exc}; free some space or set "
                 "ACGAN_CACHE_DIR to a writable folder"
             ) from None
-    return _read_cache(target, scan)
+    return _read_cache(target, resolution)
 
 
 def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress: bool, workers: int | None) -> None:
@@ -254,24 +254,36 @@ def _in_blocks(pool: ThreadPoolExecutor, function: Any, items: tuple[Any, ...], 
         yield from pool.map(function, items[start : start + block])
 
 
-def _read_cache(target: Path, scan: FolderScan) -> DecodedFolder:
+def _read_cache(target: Path, resolution: int) -> DecodedFolder:
+    """The memory-mapped cache in `target`, checked for consistency; a damaged one is removed (DataError)."""
     try:
         index = json.loads((target / "index.json").read_text())
-        count, resolution = int(index["count"]), int(index["resolution"])
+        count = int(index["count"])
         shape = (count, resolution, resolution, 3)
+        class_names = tuple(str(name) for name in index["class_names"])
+        class_index = np.asarray(index["class_index"], dtype=np.int64)
+        is_test = np.asarray(index["is_test"], dtype=bool)
+        grey = [bool(flag) for flag in index["grey"]]
+        skipped = tuple((str(p), str(r)) for p, r in index["skipped"])
+        has_test_split = bool(index["has_test_split"])
+        if (count < 0 or int(index["resolution"]) != resolution or class_index.shape != (count,)
+                or is_test.shape != (count,) or len(grey) != count
+                or (count and not 0 <= class_index.min() <= class_index.max() < len(class_names))
+                or (target / "pixels.u8").stat().st_size != count * resolution * resolution * 3):  # fmt: skip
+            raise ValueError("its index does not match its pixels")
         pixels = (np.memmap(target / "pixels.u8", dtype=np.uint8, mode="r", shape=shape) if count
                   else np.zeros(shape, dtype=np.uint8))  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise DataError(f"the decode cache {target} was damaged ({exc}) and has been removed; run again") from None
     return DecodedFolder(
         pixels=pixels,
-        class_index=np.asarray(index["class_index"], dtype=np.int64),
-        is_test=np.asarray(index["is_test"], dtype=bool),
-        class_names=tuple(index["class_names"]),
-        all_grey=bool(count) and all(index["grey"]),
-        skipped=tuple((str(p), str(r)) for p, r in index["skipped"]),
-        has_test_split=bool(index["has_test_split"]),
+        class_index=class_index,
+        is_test=is_test,
+        class_names=class_names,
+        all_grey=bool(count) and all(grey),
+        skipped=skipped,
+        has_test_split=has_test_split,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from pathlib import Path
 
@@ -53,13 +54,16 @@ def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
     if ndim == 0 or len(data) < header_size:
         raise DataError(f"{source}: truncated IDX header")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_size + int(np.prod(shape))
+    expected = header_size + math.prod(shape)  # exact: numpy's product of uint32 sizes can overflow
     if len(data) != expected:
         raise DataError(
             f"{source}: IDX size mismatch (header declares shape {shape} = {expected} bytes, file has "
             f"{len(data)}); the file is truncated or corrupted"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+    try:
+        return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+    except ValueError:  # an empty array whose other dimensions numpy cannot represent
+        raise DataError(f"{source}: IDX header declares an impossible shape {shape}") from None
 
 
 def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:

@@ -112,7 +112,10 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
     async def bound_requests(request: Request, call_next: Any) -> Response:
         if len(str(request.url)) > MAX_URL_LENGTH:
             return JSONResponse({"detail": f"URL longer than {MAX_URL_LENGTH} characters"}, status_code=414)
-        if int(request.headers.get("content-length") or 0) > 0:
+        length = request.headers.get("content-length", "0").strip()
+        if not (length.isascii() and length.isdigit()):
+            return JSONResponse({"detail": "invalid Content-Length header"}, status_code=400)
+        if int(length) > 0:
             return JSONResponse({"detail": "request bodies are not accepted"}, status_code=413)
         response: Response = await call_next(request)
         return response
