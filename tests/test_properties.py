@@ -277,7 +277,7 @@ def header_of(data: bytes) -> dict[str, Any]:
 
 
 @given(
-    field=st.sampled_from(["model_config", "dataset_info", "step", "training", "format_version", "tensors_sha256"]),
+    field=st.sampled_from(["model_config", "dataset_info", "step", "training", "format_version", "weights_sha256"]),
     replacement=json_values,
     as_json=st.booleans(),
     merge=st.booleans(),
@@ -294,7 +294,7 @@ def test_safetensors_metadata(tmp_path: Path, field: str, replacement: Any, as_j
     else:
         value = replacement
     metadata[field] = json.dumps(value) if as_json or not isinstance(value, str) else value
-    metadata.pop("tensors_sha256", None) if field != "tensors_sha256" else None
+    metadata.pop("weights_sha256", None) if field != "weights_sha256" else None
     path = tmp_path / "g.safetensors"
     path.write_bytes(save_safetensors(load(TINY_WEIGHTS), metadata=metadata))
     try:
@@ -324,7 +324,7 @@ def test_safetensors_bytes_damaged(tmp_path: Path, edit: list[tuple[int, int]], 
     intact = weights.tensors.keys() == original.keys() and all(
         torch.equal(weights.tensors[k], original[k]) for k in original
     )
-    assert intact or "tensors_sha256" not in header_of(damaged).get("__metadata__", {})
+    assert intact or "weights_sha256" not in header_of(damaged).get("__metadata__", {})
 
 
 @given(meta=json_values, latest=st.text(max_size=30), state=st.binary(max_size=64))

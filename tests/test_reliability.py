@@ -43,6 +43,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+def _metadata_of(path: Path) -> dict[str, str]:
+    with open(path, "rb") as handle:
+        return dict(json.loads(handle.read(int.from_bytes(handle.read(8), "little")))["__metadata__"])
+
+
 def copy_checkpoint(run: Path, tmp_path: Path) -> Path:
     import shutil
 
@@ -124,11 +129,30 @@ def test_flipped_bytes_and_hostile_metadata_are_refused(run: Path, tmp_path: Pat
     with pytest.raises(CheckpointError, match="damaged"):
         load_generator(flipped)
 
+    # a file written before the tensor table was checksummed (tensor bytes only) still loads, and is still checked
+    import hashlib
+
+    from safetensors.torch import save
+
     tensors = load_file(weights)
+    legacy = save(tensors, metadata={**_metadata_of(weights), "weights_sha256": ""})
+    header_len = int.from_bytes(legacy[:8], "little")
+    metadata = {k: v for k, v in _metadata_of(weights).items() if k != "weights_sha256"}
+    legacy = save(
+        tensors, metadata={**metadata, "tensors_sha256": hashlib.sha256(legacy[8 + header_len :]).hexdigest()}
+    )
+    (tmp_path / "legacy.safetensors").write_bytes(legacy)
+    assert load_generator(tmp_path / "legacy.safetensors").step == 2
+    damaged = bytearray(legacy)
+    damaged[-5] ^= 0xFF
+    (tmp_path / "legacy-flipped.safetensors").write_bytes(bytes(damaged))
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_generator(tmp_path / "legacy-flipped.safetensors")
+
     with open(weights, "rb") as handle:
         header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
     metadata = header["__metadata__"]
-    metadata.pop("tensors_sha256")
+    metadata.pop("weights_sha256")
     for field, change, message in (
         ("model_config", {"z_dim": 10**9}, "z_dim must be an integer in"),
         ("model_config", {"resolution": 10**6}, "resolution must be an integer in"),

@@ -85,11 +85,22 @@ def safetensors_bytes(
         "training": json.dumps(training or {}),
     }
     tensors = _tensors_of(module)
-    # The checksum of the tensor bytes (which follow the header and do not depend on it) goes into the header.
-    plain = save_safetensors_bytes(tensors, metadata=metadata)
-    data_section = plain[8 + int.from_bytes(plain[:8], "little") :]
-    metadata["tensors_sha256"] = hashlib.sha256(data_section).hexdigest()
+    # The checksum of the tensor table and bytes (which do not depend on the metadata) goes into the metadata.
+    metadata[WEIGHTS_CHECKSUM] = weights_sha256(save_safetensors_bytes(tensors, metadata=metadata))
     return save_safetensors_bytes(tensors, metadata=metadata)
+
+
+WEIGHTS_CHECKSUM = "weights_sha256"  # SHA-256 of the tensor table (names, dtypes, shapes, offsets) and bytes
+LEGACY_CHECKSUM = "tensors_sha256"  # files written before the table was covered: the tensor bytes only
+
+
+def weights_sha256(data: bytes) -> str:
+    """SHA-256 of a safetensors file's tensors: its header less the metadata (canonical JSON), then the data."""
+    header_len = int.from_bytes(data[:8], "little")
+    table = {k: v for k, v in json.loads(data[8 : 8 + header_len]).items() if k != "__metadata__"}
+    digest = hashlib.sha256(json.dumps(table, sort_keys=True, separators=(",", ":")).encode())
+    digest.update(data[8 + header_len :])
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -263,8 +274,12 @@ def read_weights(path: Path) -> WeightsFile:
                               f"{shape[1]}x{shape[2]}x{shape[2]} images, the data set {info.num_classes} "
                               f"({len(info.class_names)} class names) of "
                               f"{info.channels}x{info.resolution}x{info.resolution}")  # fmt: skip
-    expected = metadata.get("tensors_sha256")
-    if expected is not None and hashlib.sha256(data[8 + header_len :]).hexdigest() != expected:
+    if WEIGHTS_CHECKSUM in metadata:
+        intact = weights_sha256(data) == metadata[WEIGHTS_CHECKSUM]
+    else:  # older files: the tensor bytes only; files from before checksums: nothing to check
+        legacy = metadata.get(LEGACY_CHECKSUM)
+        intact = legacy is None or hashlib.sha256(data[8 + header_len :]).hexdigest() == legacy
+    if not intact:
         raise CheckpointError(f"{path} is damaged: its weights do not match the checksum recorded when it was "
                               "written")  # fmt: skip
     return WeightsFile(tensors, model_config, info, step, training)
