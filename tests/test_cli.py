@@ -191,6 +191,7 @@ def test_missing_data_is_one_clear_line(capsys: pytest.CaptureFixture[str], tmp_
     from tests.test_data import _closed_port_url
 
     monkeypatch.setitem(DATASETS, "mnist", replace(MNIST, mirrors=(_closed_port_url(),)))
+    (tmp_path / "none").mkdir()  # an existing folder without the data set (a missing --data-dir is a usage error)
     code, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
                            "--run-dir", str(tmp_path / "run"), "--no-progress")  # fmt: skip
     assert_one_line_error(code, err, "data set 'mnist': missing", str(tmp_path / "none" / "mnist"), "Download failed")

@@ -94,3 +94,62 @@ def test_nearest_neighbour_distance() -> None:
     queries = torch.full((2, 1, 2, 2), -1.0)
     queries[1, 0, 0, 0] = 0.0  # one pixel at 0.5 in [0, 1] units
     torch.testing.assert_close(nearest_neighbour_distances(queries, references), torch.tensor([0.0, 0.5]))
+
+
+@pytest.mark.parametrize("side", [4, 8, 16, 28, 32, 64])
+def test_ms_ssim_at_every_resolution(side: int) -> None:
+    """Small images use the scales that fit (16 px crashed inside conv2d before); 28 px keeps its three scales."""
+    rng = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, side, side, generator=rng) * 2 - 1
+    y = torch.rand(3, 3, side, side, generator=rng) * 2 - 1
+    torch.testing.assert_close(ms_ssim(x, x), torch.ones(3, dtype=torch.float64))
+    assert float(ms_ssim(x, y).max()) < 0.5
+
+
+def test_frechet_distance_of_too_few_rows_is_nan_not_a_crash() -> None:
+    rng = torch.Generator().manual_seed(0)
+    many = torch.randn(50, 8, generator=rng)
+    assert math.isnan(frechet_distance_of(many[:1], many)) and math.isnan(frechet_distance_of(many, many[:0]))
+    assert math.isnan(frechet_distance_of(many, torch.full((5, 8), math.inf)))
+    assert frechet_distance_of(many[:2], many) >= 0
+
+
+def test_prdc_with_k_rows_or_fewer_is_nan_not_a_crash() -> None:
+    points = torch.randn(20, 4, generator=torch.Generator().manual_seed(0))
+    assert all(math.isnan(v) for v in precision_recall_density_coverage(points, points[:5], k=5).values())
+    assert all(math.isnan(v) for v in precision_recall_density_coverage(points[:3], points, k=5).values())
+    assert not any(math.isnan(v) for v in precision_recall_density_coverage(points, points[:6], k=5).values())
+
+
+def test_diversity_verdicts_are_calibrated_by_real_pairs_spread() -> None:
+    from acgan.evaluation.metrics import diversity_verdict
+
+    rng = torch.Generator().manual_seed(0)
+    real = 0.3 + 0.1 * torch.randn(200, generator=rng, dtype=torch.float64)  # real same-class pairs
+    same = 0.3 + 0.1 * torch.randn(200, generator=rng, dtype=torch.float64)  # samples as varied as real data
+    slightly = 0.34 + 0.1 * torch.randn(200, generator=rng, dtype=torch.float64)  # +0.04: beyond noise, not collapse
+    alike = 0.6 + 0.05 * torch.randn(200, generator=rng, dtype=torch.float64)  # above real's 90th percentile
+    assert diversity_verdict(same, real) == "as varied"
+    assert diversity_verdict(0.32 + 0.1 * torch.randn(200, generator=rng, dtype=torch.float64), real) == "as varied"
+    assert diversity_verdict(slightly, real) == "less varied"
+    assert diversity_verdict(alike, real) == "collapsed"
+    assert diversity_verdict(torch.empty(0, dtype=torch.float64), real) == "n/a"
+
+
+def test_a_collapsed_image_set_is_called_collapsed_and_real_data_is_not() -> None:
+    """Through MS-SSIM: smooth random 'real' images against a second draw of them and against one image repeated."""
+    from acgan.evaluation.metrics import diversity_verdict, pairwise_ms_ssim
+
+    rng = torch.Generator().manual_seed(0)
+
+    def smooth(n: int) -> torch.Tensor:
+        coarse = torch.rand(n, 1, 7, 7, generator=rng) * 2 - 1
+        return torch.nn.functional.interpolate(coarse, size=28, mode="bilinear", align_corners=False)
+
+    real, other_real = smooth(300), smooth(300)
+    one = smooth(1).repeat(300, 1, 1, 1)
+    collapsed = (one + 0.05 * torch.randn(one.shape, generator=rng)).clamp(-1, 1)
+    pairs = {name: pairwise_ms_ssim(images, 200, torch.Generator().manual_seed(1))
+             for name, images in (("real", real), ("other", other_real), ("collapsed", collapsed))}  # fmt: skip
+    assert diversity_verdict(pairs["other"], pairs["real"]) == "as varied"
+    assert diversity_verdict(pairs["collapsed"], pairs["real"]) == "collapsed"

@@ -227,3 +227,28 @@ def test_serve_on_port_zero_prints_the_real_port(run: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_export_refuses_a_wrong_suffix_and_replaces_nothing_unless_forced(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = run_cli(["export", "--checkpoint", str(run), "--output", str(tmp_path / "g.txt")], capsys)
+    assert code == 1 and "ending in .onnx" in output and not (tmp_path / "g.txt").exists()
+    target = tmp_path / "g.pt"
+    target.write_bytes(b"precious")
+    code, output = run_cli(["export", "--checkpoint", str(run), "--format", "torchscript", "--output", str(target)],
+                           capsys)  # fmt: skip
+    assert code == 1 and "--force" in output and target.read_bytes() == b"precious"
+    code, _ = run_cli(["export", "--checkpoint", str(run), "--format", "torchscript", "--output", str(target),
+                       "--force"], capsys)  # fmt: skip
+    assert code == 0 and target.read_bytes() != b"precious"
+
+
+def test_a_batch_beyond_memory_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = make_folder(tmp_path / "shapes", per_class=4, size=16)
+    code, output = run_cli(["train", "--dataset", str(folder), "--batch-size", str(2 * 10**8), "--steps", "1",
+                            "--run-dir", str(tmp_path / "run"), "--device", "cpu"], capsys)  # fmt: skip
+    assert code == 1 and "use a smaller --batch-size" in output and "GiB of memory" in output
+    assert not (tmp_path / "run").exists()

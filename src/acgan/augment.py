@@ -21,7 +21,12 @@ CUTOUT_RATIO = 0.5
 
 def parse_policy(text: str) -> tuple[str, ...]:
     """'translation,cutout' -> ('translation', 'cutout'); '' or 'none' -> (); ValueError on unknown names."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip() and part.strip() != "none")
+    if text.strip() in ("", "none"):
+        return ()
+    parts = [part.strip() for part in text.split(",")]
+    if "" in parts:
+        raise ValueError(f"DiffAugment policy '{text}' has an empty name (two commas, or one at an end)")
+    names = tuple(part for part in parts if part != "none")
     unknown = [name for name in names if name not in POLICIES]
     if unknown:
         raise ValueError(f"unknown DiffAugment policy {', '.join(unknown)} (known: {', '.join(POLICIES)})")

@@ -34,6 +34,22 @@ from acgan.models.presets import DEFAULT_PRESET, PRESETS
 from acgan.objectives import OBJECTIVES
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan and +-inf (which pass its comparisons, or mean nothing here)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+# --data-dir: an existing folder (a typo must not fall back quietly to the other places searched).
+DATA_DIR_TYPE = click.Path(exists=True, file_okay=False, path_type=Path)
 SEED = click.IntRange(0, MAX_SEED)
 SEED_HELP = f"0..{MAX_SEED}; image i of a command uses seed + i."
 
@@ -97,7 +113,7 @@ RESOLUTION_OPTION = click.option(
 )
 HOLDOUT_OPTION = click.option(
     "--holdout",
-    type=click.FloatRange(min=0, max=1, max_open=True),
+    type=FiniteFloat(min=0, max=1, max_open=True),
     default=0.1,
     show_default=True,
     help="Share of each class held out for evaluation (folders without a test/ split).",
@@ -136,9 +152,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
     help=f"Epochs to train [default: {TrainConfig.epochs} unless --steps/--max-minutes].",
 )
 @click.option("--steps", type=click.IntRange(min=1), help="Stop after this many steps in total.")
-@click.option(
-    "--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop after this much wall-clock time."
-)
+@click.option("--max-minutes", type=FiniteFloat(min=0, min_open=True), help="Stop after this much wall-clock time.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
@@ -152,21 +166,17 @@ SKIP_CHECKSUMS_OPTION = click.option(
     type=click.IntRange(min=2),
     help="Full batch: D sees half real, half generated [default: the preset's, 64; odena-cifar10 100].",
 )
-@click.option(
-    "--lr-g", type=click.FloatRange(min=0, min_open=True), help="G's Adam learning rate [default: the preset's]."
-)
-@click.option(
-    "--lr-d", type=click.FloatRange(min=0, min_open=True), help="D's Adam learning rate [default: the preset's]."
-)
+@click.option("--lr-g", type=FiniteFloat(min=0, min_open=True), help="G's Adam learning rate [default: the preset's].")
+@click.option("--lr-d", type=FiniteFloat(min=0, min_open=True), help="D's Adam learning rate [default: the preset's].")
 @click.option("--z-dim", type=click.IntRange(*LIMITS["z_dim"]), default=100, show_default=True)
 @click.option(
     "--ema-decay",
-    type=click.FloatRange(min=0, max=1, max_open=True),
+    type=FiniteFloat(min=0, max=1, max_open=True),
     help="Moving average of G's weights used for sampling; 0 disables [default: the preset's].",
 )
 @click.option(
     "--data-dir",
-    type=click.Path(path_type=Path),
+    type=DATA_DIR_TYPE,
     help="Folder holding DATASET/ [default: $ACGAN_DATA_DIR, cache, /usr/share/datasets].",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N training images.")
@@ -225,7 +235,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
 )
 @click.option(
     "--class-weight",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=1.0,
     show_default=True,
     help="Weight of the class terms (lambda).",
@@ -236,9 +246,9 @@ SKIP_CHECKSUMS_OPTION = click.option(
     help="acgan objective: train D's classifier on generated images too [default: the objective's].",
 )
 @click.option(
-    "--d2d-margin", type=click.FloatRange(min=0, max=1, min_open=True), help="reacgan: positive margin m_p [0.98]."
+    "--d2d-margin", type=FiniteFloat(min=0, max=1, min_open=True), help="reacgan: positive margin m_p [0.98]."
 )
-@click.option("--d2d-temperature", type=click.FloatRange(min=0, min_open=True), help="reacgan: temperature [0.5].")
+@click.option("--d2d-temperature", type=FiniteFloat(min=0, min_open=True), help="reacgan: temperature [0.5].")
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm on D [default: the preset's].")
 @click.option(
     "--diffaugment",
@@ -394,8 +404,8 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
       acgan generate --checkpoint runs/fashion --label Sneaker --num 64 --seed 1 --output sneakers.png
       acgan generate --checkpoint runs/mnist --label all --num 1000 --output digits.npz
     """
-    from acgan.data.batches import available_memory
     from acgan.device import select_device
+    from acgan.memory import require_memory, sampling_bytes
     from acgan.sampling import check_seeds, labels_for_request, load_generator, to_uint8_hwc
 
     check_seeds(seed, num)
@@ -404,32 +414,31 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
         raise AcganError(f"--num {num} is too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
                          "write a .npz file or a folder ending in /")  # fmt: skip
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
-    labels = np.asarray(labels_for_request(label, num, trained.info), dtype=np.int64)
+    labels_for_request(label, num, trained.info, stop=0)  # checks the label and count before any work
     config = trained.generator.config
-    image_bytes = config.resolution**2 * config.channels
-    free = available_memory(torch.device("cpu"))
     to_folder = target.is_dir() or target.suffix.lower() not in (".png", ".npz")
-    if not to_folder and free is not None and num * image_bytes > free // 2:
-        raise AcganError(f"{num} images of {config.resolution}x{config.resolution}x{config.channels} take "
-                         f"{num * image_bytes / 2**30:.1f} GiB, more than half the free memory "
-                         f"({free / 2**30:.1f} GiB); write them to a folder ending in / (streamed in chunks)")  # fmt: skip
+    if not to_folder:  # one file: every image (uint8) is held until it is written
+        require_memory(num * config.resolution**2 * config.channels + sampling_bytes(config, GENERATE_CHUNK, 64),
+                       torch.device("cpu"), f"{num} images of {config.resolution}x{config.resolution}x{config.channels}",
+                       "write them to a folder ending in / (streamed in chunks)")  # fmt: skip
     chunks = []
     for start in range(0, num, GENERATE_CHUNK):  # image i uses seed + i: chunks give the same images as one call
-        chunk = labels[start : start + GENERATE_CHUNK]
+        chunk = np.asarray(labels_for_request(label, num, trained.info, start, start + GENERATE_CHUNK), np.int64)
         images = to_uint8_hwc(trained.sample(torch.from_numpy(chunk), seed=seed + start, precision=precision))
         if to_folder:  # (n, H, W, C) uint8 written and dropped chunk by chunk
             _write_folder(target, images, chunk, trained.info.class_names, first_index=start, total=num)
         else:
-            chunks.append(images)
+            chunks.append((images, chunk))
     if to_folder:
         _write_class_names(target, trained.info.class_names)
     else:
-        _write_images(target, np.concatenate(chunks), labels, trained.info.class_names,
-                      per_class_rows=label.strip().lower() == "all")  # fmt: skip
+        _write_images(target, np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]),
+                      trained.info.class_names, per_class_rows=label.strip().lower() == "all")  # fmt: skip
     click.echo(f"wrote {num} image(s) to {output}")
 
 
 MIN_SAMPLES_PER_CLASS = 100  # evaluate warns below this
+EXPORT_SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth")}
 MAX_GRID_IMAGES = 10_000  # one PNG grid; more goes to .npz or a folder
 GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
 
@@ -559,7 +568,7 @@ def classifier() -> None:
 @click.option("--dataset", required=True, metavar="NAME|PATH", help=DATASET_HELP)
 @click.option("--epochs", type=click.IntRange(min=1), help="[default: 8 on 60,000 images, up to 40 on small data]")
 @click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/.")
+@click.option("--data-dir", type=DATA_DIR_TYPE, help="Folder holding DATASET/.")
 @RESOLUTION_OPTION
 @HOLDOUT_OPTION
 @SKIP_CHECKSUMS_OPTION
@@ -608,7 +617,8 @@ def classifier_train(dataset: str, epochs: int | None, seed: int, data_dir: Path
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="G.onnx or G.pt")
 @click.option("--no-ema", is_flag=True, help="Export the raw generator weights even when a moving average exists.")
-def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) -> None:
     """Export the generator to ONNX or TorchScript, verified against PyTorch before it is written.
 
     \b
@@ -619,6 +629,13 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool) -> None:
     from acgan.export import export_generator
     from acgan.sampling import load_generator
 
+    suffixes = EXPORT_SUFFIXES[fmt]
+    if not output.is_dir() and output.suffix.lower() not in suffixes:
+        raise AcganError(f"--output {output}: a {fmt} export is written to a file ending in {' or '.join(suffixes)}")
+    if output.is_file() and not force:
+        raise AcganError(f"{output} exists; pass --force to replace it")
+    if not output.is_dir():  # a folder is refused by export_generator, with the name to give instead
+        _check_writable(output.parent)
     trained = load_generator(checkpoint, device=torch.device("cpu"), prefer_ema=not no_ema)
     result = export_generator(trained, fmt, output)
     click.echo(f"wrote {output} ({fmt}); checked on {result['checked_images']} fixed latents: max |difference| "
@@ -632,7 +649,7 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool) -> None:
 )
 @click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding DATASET/ (real reference data).")
+@click.option("--data-dir", type=DATA_DIR_TYPE, help="Folder holding DATASET/ (real reference data).")
 @click.option(
     "--dataset",
     "dataset_path",
@@ -728,7 +745,7 @@ def info(checkpoint: Path, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-images", type=click.IntRange(min=1), default=256, show_default=True, help="Images per request.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds a request may wait for its images before a 503.")  # fmt: skip
 @click.option("--no-batching", is_flag=True, help="Run every request on its own instead of micro-batching them.")
 @SAMPLING_DEVICE_OPTION
@@ -748,11 +765,19 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
 
     import uvicorn
 
+    if not host.strip():  # "" would listen on every interface: say so explicitly with 0.0.0.0 or ::
+        raise click.BadParameter("give an address (127.0.0.1: this machine only; 0.0.0.0: every interface)",
+                                 param_hint="'--host'")  # fmt: skip
+
     from acgan.device import select_device
+    from acgan.memory import require_memory, sampling_bytes
     from acgan.sampling import load_generator
     from acgan.serving import ServeOptions, create_app
 
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
+    require_memory(3 * sampling_bytes(trained.generator.config, max_images, max_images), select_device(device),
+                   f"one request of --max-images {max_images} (images, PNG and NPZ copies)",
+                   "use a smaller --max-images")  # fmt: skip
     options = ServeOptions(max_images=max_images, timeout_s=timeout_s, max_batch=max(1024, max_images),
                            micro_batching=not no_batching, precision=precision)  # fmt: skip
     app = create_app(trained, options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,21 @@ def _check_objective_options(config: TrainConfig) -> None:
         raise AcganError(f"d2d_margin and d2d_temperature apply to objective 'reacgan' only, not '{objective.name}'")
 
 
+def _check_types(config: TrainConfig) -> None:
+    """AcganError naming the first field whose value is not of its declared type (a hand-edited config.json)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        value, hint = getattr(config, field.name), hints[field.name]
+        allowed = typing.get_args(hint) or (hint,)  # X | None -> (X, NoneType)
+        if isinstance(value, bool) and bool not in allowed:  # True is an int in Python, never here
+            ok = False
+        else:
+            ok = isinstance(value, allowed) or (float in allowed and isinstance(value, int))
+        if not ok:
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise AcganError(f"{field.name} must be {names}, got {value!r}")
+
+
 def validate(config: TrainConfig) -> None:
     """Checks of each given value and across fields; AcganError with a message naming the offending parameter."""
     from acgan.augment import parse_policy
@@ -194,6 +210,7 @@ def validate(config: TrainConfig) -> None:
     from acgan.models.presets import get_preset  # deferred: models import nothing from config
     from acgan.objectives import objective_class
 
+    _check_types(config)
     preset = get_preset(config.preset)
     if config.objective is not None:
         objective_class(config.objective)
@@ -207,6 +224,7 @@ def validate(config: TrainConfig) -> None:
         return value is None or (math.isfinite(value) and value > 0)
 
     checks = [
+        (bool(config.dataset.strip()), "dataset must be a registered name or a path, got an empty one"),
         (config.batch_size is None or (config.batch_size >= 2 and config.batch_size % 2 == 0),
          f"batch_size must be an even number >= 2, got {config.batch_size}"),
         (config.resolution is None or LIMITS["resolution"][0] <= config.resolution <= LIMITS["resolution"][1],

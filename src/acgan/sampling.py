@@ -121,16 +121,19 @@ def resolve_label(text: str | int, info: DatasetInfo) -> int:
     raise AcganError(f"unknown class '{value}' for {info.name} (classes: {', '.join(info.class_names)})")
 
 
-def labels_for_request(label: str, num: int, info: DatasetInfo) -> list[int]:
-    """`num` labels for a request: one class repeated, or with 'all', equal numbers of every class."""
+def labels_for_request(label: str, num: int, info: DatasetInfo, start: int = 0, stop: int | None = None) -> list[int]:
+    """The labels of images start..stop (default: all) of a request for `num` images: one class repeated, or
+    with 'all', equal numbers of every class in class order. Checked for the whole request, built only for
+    the slice asked for, so a request of any size can be generated in chunks."""
     if num <= 0:
         raise AcganError(f"num must be > 0, got {num}")
+    stop = num if stop is None else min(stop, num)
     if label.strip().lower() == "all":
         if num % info.num_classes:
             raise AcganError(f"num must be a multiple of {info.num_classes} when every class is asked for, got {num}")
         per_class = num // info.num_classes
-        return [k for k in range(info.num_classes) for _ in range(per_class)]
-    return [resolve_label(label, info)] * num
+        return [index // per_class for index in range(start, stop)]
+    return [resolve_label(label, info)] * max(0, stop - start)
 
 
 @dataclass

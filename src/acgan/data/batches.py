@@ -17,22 +17,9 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from acgan.data.dataset import ImageDataset
+from acgan.memory import available_memory
 
 MEMORY_SHARE = 0.5  # hold a data set in memory when its uint8 pixels take at most this share of what is free
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free on `device` (CUDA: the GPU's free memory; else the machine's MemAvailable); None if unknown."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def fits_in_memory(nbytes: int, device: torch.device) -> bool:

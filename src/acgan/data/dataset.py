@@ -185,6 +185,8 @@ def load_dataset(
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' (known: {', '.join(SPLITS)})")
+    if not source.strip():
+        raise DataError(f"no data set given: name one ({', '.join(dataset_names())}) or give a folder's path")
     if resolution is not None and resolution < 4:
         raise DataError(f"resolution must be >= 4, got {resolution}")
     if spec is not None or source in DATASETS:

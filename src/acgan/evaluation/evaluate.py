@@ -25,12 +25,14 @@ from acgan.evaluation.classifier import ReferenceClassifier, data_fingerprint, j
 from acgan.evaluation.metrics import (
     classifier_score,
     conditional_accuracy,
+    diversity_verdict,
     frechet_distance_of,
     kth_neighbour_radius,
-    mean_pairwise_ms_ssim,
     nearest_neighbour_distances,
+    pairwise_ms_ssim,
     precision_recall_density_coverage,
 )
+from acgan.memory import require_memory, sampling_bytes
 from acgan.models.networks import Generator
 from acgan.sampling import sample
 from acgan.visualize import pyplot, save_figure
@@ -38,7 +40,7 @@ from acgan.visualize import pyplot, save_figure
 PRDC_REAL_SIZE = 10_000  # training images forming the real manifold for precision/recall/density/coverage
 MS_SSIM_PAIRS = 200  # random same-class pairs per class
 MEMORISATION_SIZE = 1000  # samples (and test images) whose nearest training image is searched
-COLLAPSE_MARGIN = 0.02  # a class is "collapsed" when its MS-SSIM exceeds the real one by more than this
+REFERENCE_VERSION = 2  # what a cached real-data reference holds (2: the MS-SSIM pair values per class)
 
 # Metric name -> True when higher is better (used for best-checkpoint selection and readable tables).
 HIGHER_IS_BETTER = {
@@ -65,7 +67,9 @@ class Evaluator:
         """Changes with the data, the classifier weights and the reference settings."""
         digest = hashlib.sha256()
         digest.update(
-            json.dumps([self.info.to_dict(), PRDC_REAL_SIZE, MS_SSIM_PAIRS, MEMORISATION_SIZE, self.seed]).encode()
+            json.dumps(
+                [self.info.to_dict(), PRDC_REAL_SIZE, MS_SSIM_PAIRS, MEMORISATION_SIZE, self.seed, REFERENCE_VERSION]
+            ).encode()
         )
         digest.update(f"{data_fingerprint(self.train)}-{data_fingerprint(self.test)}".encode())
         for value in self.classifier.state_dict().values():
@@ -116,6 +120,10 @@ class Evaluator:
         per_class = num // k
         if per_class < 2:
             raise AcganError(f"evaluation needs at least 2 samples per class: num >= {2 * k} for {self.info.name}")
+        num = per_class * k
+        # the samples (float32), their features and the (N, PRDC_REAL_SIZE) distances with their comparisons
+        need = sampling_bytes(generator.config, num, 256) + num * (128 * 4 + min(PRDC_REAL_SIZE, len(self.train)) * 6)
+        require_memory(need, torch.device("cpu"), f"evaluating {num} samples", "use a smaller --num")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
         images = sample(generator, labels, seed=seed).cpu()  # (N, C, H, W) in [-1, 1]
         generated = self._measure(images, labels)
@@ -149,7 +157,7 @@ class Evaluator:
         for c in range(k):
             mine = labels == c
             per_class_fd.append(frechet_distance_of(judged.features[mine], train_features[self.train.labels == c]))
-            per_class_ms_ssim.append(mean_pairwise_ms_ssim(images[mine], MS_SSIM_PAIRS, rng))
+            per_class_ms_ssim.append(pairwise_ms_ssim(images[mine], MS_SSIM_PAIRS, rng).tolist())
         real, real_radius = self.real_manifold()
         prdc = precision_recall_density_coverage(real, judged.features, k=5, real_radius=real_radius)
         memorisation_index = torch.randperm(len(images), generator=rng)[:MEMORISATION_SIZE]
@@ -160,12 +168,13 @@ class Evaluator:
             "intra_fd": sum(per_class_fd) / k,
             "classifier_score": classifier_score(judged.probs),
             **prdc,
-            "ms_ssim": sum(per_class_ms_ssim) / k,
+            "ms_ssim": sum(_mean(pairs) for pairs in per_class_ms_ssim) / k,
             "nn_distance_median": float(nn_distances.median()),
             "nn_distance_p01": float(torch.quantile(nn_distances.double(), 0.01)),
             "per_class_accuracy": per_class_accuracy,
             "per_class_fd": per_class_fd,
-            "per_class_ms_ssim": per_class_ms_ssim,
+            "per_class_ms_ssim": [_mean(pairs) for pairs in per_class_ms_ssim],
+            "per_class_ms_ssim_pairs": per_class_ms_ssim,  # (K, MS_SSIM_PAIRS): the verdicts' evidence
             "confusion": confusion,
             "nn_distances": nn_distances.tolist(),
         }
@@ -177,12 +186,16 @@ def _combine(generated: dict[str, Any], reference: dict[str, Any], info: Dataset
     per_class = []
     for c, name in enumerate(info.class_names):
         ms_gen, ms_real = generated["per_class_ms_ssim"][c], reference["per_class_ms_ssim"][c]
+        pairs_gen, pairs_real = (torch.tensor(report["per_class_ms_ssim_pairs"][c], dtype=torch.float64)
+                                 for report in (generated, reference))  # fmt: skip
+        diversity = diversity_verdict(pairs_gen, pairs_real)
         per_class.append({
             "class": name,
             "accuracy": generated["per_class_accuracy"][c], "real_accuracy": reference["per_class_accuracy"][c],
             "fd": generated["per_class_fd"][c], "real_fd": reference["per_class_fd"][c],
             "ms_ssim": ms_gen, "real_ms_ssim": ms_real,
-            "collapsed": bool(not math.isnan(ms_gen) and ms_gen > ms_real + COLLAPSE_MARGIN),
+            "real_ms_ssim_p90": float(torch.quantile(pairs_real, 0.9)) if pairs_real.numel() else math.nan,
+            "diversity": diversity, "collapsed": diversity == "collapsed",
         })  # fmt: skip
     threshold = reference["nn_distance_p01"]  # 1% of real test images are this close to a training image
     close = sum(d < threshold for d in generated["nn_distances"]) / max(1, len(generated["nn_distances"]))
@@ -190,7 +203,8 @@ def _combine(generated: dict[str, Any], reference: dict[str, Any], info: Dataset
         "dataset": info.name,
         "metrics": metrics,
         "per_class": per_class,
-        "collapsed_classes": [row["class"] for row in per_class if row["collapsed"]],
+        "collapsed_classes": [row["class"] for row in per_class if row["diversity"] == "collapsed"],
+        "less_varied_classes": [row["class"] for row in per_class if row["diversity"] == "less varied"],
         "confusion": generated["confusion"],
         "memorisation": {
             "nn_distance_median": generated["nn_distance_median"],
@@ -232,14 +246,22 @@ def format_report(report: dict[str, Any]) -> str:
         "-" * 66,
     ]
     for row in report["per_class"]:
-        flag = "  collapsed" if row["collapsed"] else ""
+        flag = f"  {row['diversity']}" if row.get("diversity", "as varied") not in ("as varied", "n/a") else ""
         lines.append(f"{row['class'][:13]:<14}{row['accuracy']:>10.3f}{row['real_accuracy']:>8.3f}{row['fd']:>9.2f}"
                      f"{row['real_fd']:>8.2f}{row['ms_ssim']:>9.3f}{row['real_ms_ssim']:>8.3f}{flag}")  # fmt: skip
+    if report.get("collapsed_classes") or report.get("less_varied_classes"):
+        lines.append("MS-SSIM verdicts: 'collapsed' = the average pair of samples is as alike as the 10% most alike "
+                     "pairs of real images of the class; 'less varied' = more alike than real pairs beyond sampling "
+                     "noise (3 standard errors)")  # fmt: skip
     memo = report["memorisation"]
     lines += ["", f"memorisation: {memo['fraction_closer_than_real_p01']:.1%} of samples are closer to a training image "
               f"than 99% of real test images are (real data: 1%)"]  # fmt: skip
     lines.append(f"{report['num_samples']} samples, seed {report['seed']}, {report['seconds']:.1f} s")
     return "\n".join(lines)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
 
 
 def save_confusion_plot(report: dict[str, Any], path: Path) -> None:

@@ -29,7 +29,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 
 def frechet_distance_of(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Frechet distance between the Gaussian fits of two (N, D) feature sets."""
+    """Frechet distance between the Gaussian fits of two (N, D) feature sets; NaN when either has fewer than two
+    rows (no covariance to fit) or non-finite values."""
+    if a.shape[0] < 2 or b.shape[0] < 2 or not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        return math.nan
     return frechet_distance(*feature_stats(a), *feature_stats(b))
 
 
@@ -67,7 +70,9 @@ def _pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> 
 
 
 def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(N,) distance from each row of x to its k-th nearest other row."""
+    """(N,) distance from each row of x to its k-th nearest other row; NaN everywhere when N <= k."""
+    if x.shape[0] <= k:
+        return torch.full((x.shape[0],), math.nan)
     distances = _pairwise_distances(x, x)
     return distances.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
 
@@ -80,7 +85,10 @@ def precision_recall_density_coverage(
     precision: fraction of fakes inside some real k-NN ball; recall: fraction of reals inside some fake
     k-NN ball; density: mean number of real balls containing each fake, divided by k; coverage: fraction of
     real balls containing at least one fake. `real_radius` (N,) may be passed in when already known.
+    Every value is NaN when either set has k rows or fewer (no k-th neighbour to measure a ball by).
     """
+    if min(real.shape[0], fake.shape[0]) <= k:
+        return dict.fromkeys(("precision", "recall", "density", "coverage"), math.nan)
     if real_radius is None:
         real_radius = kth_neighbour_radius(real, k)  # (N,)
     fake_radius = kth_neighbour_radius(fake, k)  # (M,)
@@ -100,7 +108,10 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
 _C1, _C2 = 0.01**2, 0.03**2
 
 
-def _gaussian_window(size: int = 7, sigma: float = 1.5) -> torch.Tensor:
+WINDOW_SIZE = 7
+
+
+def _gaussian_window(size: int = WINDOW_SIZE, sigma: float = 1.5) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -128,9 +139,14 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, weights: tuple[float, ...] = MS_SS
     """Multi-scale SSIM of paired (B, C, H, W) images in [-1, 1] -> (B,) values; 1 for identical images.
 
     Higher means more similar; the AC-GAN paper uses the mean over same-class pairs as (inverse) diversity.
+    Images too small for every scale use the scales that fit the 7-tap window (16 px: two; under 7 px: one
+    scale with a window the size of the image).
     """
     x, y = (x.double() + 1) / 2, (y.double() + 1) / 2
-    window = _gaussian_window().to(x.device)
+    side = min(x.shape[-2:])
+    scales = sum(1 for level in range(len(weights)) if side >> level >= WINDOW_SIZE)
+    weights = weights[: max(1, scales)]
+    window = _gaussian_window(min(WINDOW_SIZE, side)).to(x.device)
     normalised = torch.tensor(weights, dtype=torch.float64) / sum(weights)
     result = torch.ones(x.shape[0], dtype=torch.float64)
     for level, weight in enumerate(normalised.tolist()):
@@ -142,14 +158,36 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, weights: tuple[float, ...] = MS_SS
     return result
 
 
-def mean_pairwise_ms_ssim(images: torch.Tensor, num_pairs: int, generator: torch.Generator) -> float:
-    """Mean MS-SSIM over `num_pairs` random pairs of distinct images from (N, C, H, W) in [-1, 1]."""
+def pairwise_ms_ssim(images: torch.Tensor, num_pairs: int, generator: torch.Generator) -> torch.Tensor:
+    """(num_pairs,) MS-SSIM of random pairs of distinct images from (N, C, H, W) in [-1, 1]; empty when N < 2."""
     n = images.shape[0]
     if n < 2:
-        return math.nan
+        return torch.empty(0, dtype=torch.float64)
     first = torch.randint(n, (num_pairs,), generator=generator)
     second = (first + torch.randint(1, n, (num_pairs,), generator=generator)) % n  # never the same index
-    return float(ms_ssim(images[first], images[second]).mean())
+    return ms_ssim(images[first], images[second])
+
+
+def mean_pairwise_ms_ssim(images: torch.Tensor, num_pairs: int, generator: torch.Generator) -> float:
+    """Mean MS-SSIM over `num_pairs` random pairs of distinct images from (N, C, H, W) in [-1, 1]; NaN when N < 2."""
+    values = pairwise_ms_ssim(images, num_pairs, generator)
+    return float(values.mean()) if values.numel() else math.nan
+
+
+def diversity_verdict(generated: torch.Tensor, real: torch.Tensor) -> str:
+    """Compare same-class pair MS-SSIM values (P,) of generated and real images -> a verdict for the class.
+
+    "collapsed": the average generated pair is as alike as the 10% most alike real pairs (real data's own
+    spread sets the bar); "less varied": more alike than real pairs beyond sampling noise (the difference of
+    the means exceeds 3 standard errors); else "as varied" (or "n/a" without pairs).
+    """
+    if not generated.numel() or not real.numel():
+        return "n/a"
+    gen_mean, real_mean = float(generated.mean()), float(real.mean())
+    if gen_mean > float(torch.quantile(real, 0.9)):
+        return "collapsed"
+    noise = math.sqrt(float(generated.var()) / generated.numel() + float(real.var()) / real.numel())
+    return "less varied" if gen_mean - real_mean > 3 * noise else "as varied"
 
 
 def nearest_neighbour_distances(queries: torch.Tensor, references: torch.Tensor, chunk: int = 500) -> torch.Tensor:

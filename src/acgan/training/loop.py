@@ -21,6 +21,7 @@ from acgan.data.batches import fits_in_memory, streamed_batches
 from acgan.data.dataset import DatasetInfo, load_dataset, uint8_to_model_range
 from acgan.device import autocast, conv_layout, resolve_precision, select_device, tune_for
 from acgan.errors import AcganError, TrainingDiverged
+from acgan.memory import require_memory, training_step_bytes
 from acgan.models.networks import Generator, ModelConfig
 from acgan.objectives import build_objective
 from acgan.sampling import make_latents, sample, to_uint8_hwc
@@ -184,11 +185,13 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
 
     tune_for(device)
     precision = resolve_precision(config.precision or "auto", device)
+    assert config.batch_size is not None  # resolved
+    require_memory(training_step_bytes(model_config, config.batch_size), device,
+                   f"a training step on batches of {config.batch_size}", "use a smaller --batch-size")  # fmt: skip
     state = build_train_state(config, model_config, device, world, precision)
     if world.distributed:
         wrap_for_ranks(state, device, d_leaves_parameters_unused(state, plan, (info.channels, info.resolution,
                                                                               info.resolution)))  # fmt: skip
-    assert config.batch_size is not None  # resolved
     batch_size: int = config.batch_size  # per process
     global_batch = batch_size * world.size
     stream = broadcast_from_main(config.data_loading == "stream" or (

@@ -51,8 +51,8 @@ class EvalTracker:
         )  # fmt: skip
         warnings = []
         if report["collapsed_classes"]:
-            warnings.append(f"epoch {epoch}: classes less diverse than real data (MS-SSIM): "
-                            f"{', '.join(report['collapsed_classes'])}")  # fmt: skip
+            warnings.append(f"epoch {epoch}: classes collapsed (their samples are as alike as the 10% most alike "
+                            f"real pairs, MS-SSIM): {', '.join(report['collapsed_classes'])}")  # fmt: skip
         accuracy = values["conditional_accuracy"]
         if self.best_accuracy is not None and accuracy < self.best_accuracy - ACCURACY_DROP:
             warnings.append(f"epoch {epoch}: conditional accuracy dropped to {accuracy:.3f} "
