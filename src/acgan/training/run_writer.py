@@ -138,7 +138,8 @@ class RunWriter:
         """Redraw losses.png and samples.gif from what has been logged and saved so far."""
         if (self.run_dir / METRICS).is_file():
             plot_losses(self.run_dir / METRICS, self.run_dir / LOSS_PLOT)
-        frames = sorted((self.run_dir / SAMPLES).glob("*.png"), key=lambda p: _grid_step(p, steps_per_epoch))
+        grids = [p for p in (self.run_dir / SAMPLES).glob("*.png") if not p.name.startswith(".")]  # not a torn write
+        frames = sorted(grids, key=lambda p: _grid_step(p, steps_per_epoch))
         save_gif(frames, self.run_dir / SAMPLES_GIF)
 
     def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,

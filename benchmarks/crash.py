@@ -1,0 +1,196 @@
+"""Crash safety, measured: kill -9 a seeded CPU training run at random moments, resume it, compare the weights.
+
+    python benchmarks/crash.py [--kills 20] [--steps 300] [--dataset fashion-mnist] [--limit 3200] [--seed 0]
+
+First one uninterrupted run (the reference). Then, for each kill, a fresh run of the same command is killed
+with SIGKILL and resumed with `acgan train --resume RUN` until it finishes; its final generator,
+discriminator and moving-average weights must be bit-identical to the reference's, its metrics.jsonl must
+hold each training step once, and the final checkpoint must load. The kills rotate through four kinds
+of moment, each drawn at random from a seeded generator:
+  time         a uniformly random moment of the training (after config.json exists)
+  checkpoint   while a checkpoint is being written (its temporary folder exists)
+  picture      while a grid, losses.png or samples.gif is being written (its temporary file exists)
+  tensorboard  right after a TensorBoard event file grew (the writer thread is flushing)
+The run checkpoints every 25 steps and writes a grid, a loss plot and a GIF every epoch (50 steps with
+--limit 3200 and batch 64), so every kind of write happens several times per run. After each kill the
+script records what was left half-written (temporary files), which shows the moment really was mid-write.
+
+Prints one line per kill and a summary ("20/20 resumed bit-identical"); writes
+benchmarks/results/crash-<host>.json with the CPU model. Exit status 1 if any kill was not recovered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, str(Path(__file__).parent))
+from throughput import machine
+
+KINDS = ("time", "checkpoint", "picture", "tensorboard")
+WEIGHTS = ("generator.safetensors", "discriminator.safetensors", "g_ema.safetensors")
+
+
+def train_command(run: Path, args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "acgan", "train", "--dataset", args.dataset, "--steps", str(args.steps),
+               "--batch-size", str(args.batch_size), "--checkpoint-every", str(args.checkpoint_every),
+               "--seed", str(args.seed), "--device", "cpu", "--precision", "fp32", "--run-dir", str(run),
+               "--no-progress"]  # fmt: skip
+    if args.limit:
+        command += ["--limit", str(args.limit)]
+    if args.width:
+        command += ["--width", str(args.width)]
+    return command
+
+
+def partial_writes(run: Path) -> list[str]:
+    """Temporary files and folders of interrupted writes under `run` (relative paths)."""
+    found = []
+    for path in run.rglob("*"):
+        name = path.name
+        if name.startswith((".tmp-", ".trash-")) or ".tmp" in name or name.endswith(".part"):
+            found.append(str(path.relative_to(run)))
+    return sorted(found)
+
+
+def event_bytes(run: Path) -> int:
+    folder = run / "tensorboard"
+    return sum(p.stat().st_size for p in folder.glob("events.*")) if folder.is_dir() else 0
+
+
+def moment_reached(kind: str, run: Path, state: dict[str, int]) -> bool:
+    """Whether the moment of `kind` has come (called every millisecond or so)."""
+    try:
+        if kind == "checkpoint":
+            hit = any(p.name.startswith(".tmp-") for p in os.scandir(run / "checkpoints"))
+        elif kind == "picture":
+            hit = any(".tmp" in p.name for folder in (run, run / "samples") if folder.is_dir()
+                      for p in os.scandir(folder))  # fmt: skip
+        elif kind == "tensorboard":
+            size = event_bytes(run)
+            hit, state["size"] = size > state.get("size", size), size
+        else:
+            return False
+    except OSError:  # a folder not there yet, or a file renamed while we looked
+        return False
+    if hit:  # kill at the n-th occurrence, n drawn per kill
+        state["seen"] = state.get("seen", 0) + 1
+    return hit and state["seen"] >= state["target"]
+
+
+def kill_once(run: Path, args: argparse.Namespace, kind: str, rng: random.Random, duration: float) -> dict[str, object]:
+    """Start a fresh run, SIGKILL it at a moment of `kind`; return what happened."""
+    shutil.rmtree(run, ignore_errors=True)
+    process = subprocess.Popen(train_command(run, args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (run / "config.json").is_file():  # training has started: the run can be resumed from here on
+        if process.poll() is not None:
+            raise RuntimeError("the run ended before it started training")
+        time.sleep(0.005)
+    started = time.monotonic()
+    deadline = started + rng.uniform(0.0, duration) if kind == "time" else None
+    state = {"target": rng.randint(1, 4)}
+    while process.poll() is None:
+        if (deadline is not None and time.monotonic() >= deadline) or moment_reached(kind, run, state):
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    code = process.wait()
+    return {"kind": kind, "killed": code == -signal.SIGKILL, "at_seconds": round(time.monotonic() - started, 3),
+            "occurrence": state["target"] if kind != "time" else None, "left_half_written": partial_writes(run)}  # fmt: skip
+
+
+def resume(run: Path) -> tuple[int, str]:
+    """`acgan train --resume RUN` to the run's own bound; (exit code, last line of stderr)."""
+    result = subprocess.run([sys.executable, "-m", "acgan", "train", "--resume", str(run), "--no-progress"],
+                            capture_output=True, text=True)  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    return result.returncode, lines[-1] if lines else ""
+
+
+def final_checkpoint(run: Path) -> Path:
+    root = run / "checkpoints"
+    return root / (root / "latest").read_text().strip()
+
+
+def same_weights(run: Path, reference: Path) -> bool:
+    for name in WEIGHTS:
+        a, b = load_file(final_checkpoint(run) / name), load_file(final_checkpoint(reference) / name)
+        if a.keys() != b.keys() or not all(torch.equal(a[k], b[k]) for k in a):
+            return False
+    return True
+
+
+def metrics_steps_once(run: Path) -> bool:
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+             if line.strip() and "kind" not in json.loads(line)]  # fmt: skip
+    return steps == sorted(set(steps))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--limit", type=int, default=3200, help="training images (0: all); 3200 = 50 steps an epoch")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=0, help="dcgan width (0: the preset's)")
+    parser.add_argument("--checkpoint-every", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=Path("runs/bench-crash"))
+    parser.add_argument("--output", type=Path, help="results JSON [default: benchmarks/results/crash-<host>.json]")
+    args = parser.parse_args()
+
+    reference = args.work / "reference"
+    shutil.rmtree(reference, ignore_errors=True)
+    started = time.monotonic()
+    subprocess.run(train_command(reference, args), check=True, stdout=subprocess.DEVNULL)
+    duration = time.monotonic() - started
+    print(f"reference: {args.steps} steps uninterrupted in {duration:.1f} s", flush=True)
+
+    trials = []
+    run = args.work / "killed"
+    for index in range(args.kills):
+        rng = random.Random(args.seed * 1_000_003 + index)
+        trial = kill_once(run, args, KINDS[index % len(KINDS)], rng, duration)
+        resumes, outcome = 0, ""
+        while resumes < 5:  # a kill before the first checkpoint restarts from step 0; one resume normally does
+            resumes += 1
+            code, outcome = resume(run)
+            if code == 0:
+                break
+        finished = code == 0
+        identical = finished and same_weights(run, reference)
+        trial.update(resumed=finished, resumes=resumes, bit_identical=identical,
+                     metrics_once=finished and metrics_steps_once(run), error=None if finished else outcome)  # fmt: skip
+        trials.append(trial)
+        half = ", ".join(trial["left_half_written"]) or "nothing"  # type: ignore[arg-type]
+        print(f"kill {index + 1:2d} ({trial['kind']:<11} at {trial['at_seconds']:6.2f} s, killed={trial['killed']}): "
+              f"half-written: {half[:90]}; resumed={finished} bit-identical={identical} "
+              f"metrics once={trial['metrics_once']}", flush=True)  # fmt: skip
+
+    recovered = sum(bool(t["bit_identical"] and t["metrics_once"]) for t in trials)
+    mid_write = sum(bool(t["left_half_written"]) for t in trials)
+    print(f"{recovered}/{len(trials)} resumed bit-identical (metrics without duplicates); {mid_write} kills "
+          "left a write half done")  # fmt: skip
+    output = args.output or Path(__file__).parent / "results" / f"crash-{machine()['host']}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+                                  "reference_seconds": round(duration, 1), "recovered": recovered,
+                                  "kills": len(trials), "trials": trials}, indent=2) + "\n")  # fmt: skip
+    print(f"wrote {output}")
+    return 0 if recovered == len(trials) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
