@@ -34,6 +34,7 @@ from torch import nn
 
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import CheckpointError
+from acgan.files import atomic_write_bytes, fsync_dir
 from acgan.models.networks import ModelConfig
 
 FORMAT_VERSION = 1
@@ -45,28 +46,6 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 EMA_FILE = "g_ema.safetensors"
 TRAIN_STATE_FILE = "train_state.pt"
 META_FILE = "meta.json"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file, fsync and rename: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
 
 
 def _tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -140,12 +119,16 @@ def save_checkpoint(
     meta = {**contents.meta, "format_version": FORMAT_VERSION, "step": contents.step, "epoch": contents.epoch,
             "kept": keep, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}  # fmt: skip
     files[META_FILE] = json.dumps(meta, indent=2).encode()  # written last: its presence marks a complete set
-    for filename, data in files.items():
-        with open(tmp / filename, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    _fsync_dir(tmp)
+    try:
+        for filename, data in files.items():
+            with open(tmp / filename, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        fsync_dir(tmp)
+    except BaseException:  # a full disk, a signal: give the space back; `latest` still names the last good one
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     final = root / name
     if final.exists():  # re-saving the same step (e.g. after a resume): move the old one aside first
         trash = root / f".trash-{name}-{os.getpid()}"
@@ -154,7 +137,7 @@ def save_checkpoint(
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     atomic_write_bytes(root / LATEST, name.encode())
     _prune(root, latest=name)
     return final

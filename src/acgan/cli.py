@@ -471,7 +471,7 @@ def _check_writable(folder: Path) -> None:
 
 def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
                   per_class_rows: bool) -> None:  # fmt: skip
-    from acgan.checkpoint import atomic_write_bytes
+    from acgan.files import atomic_write_bytes, picture_bytes
     from acgan.visualize import class_grid_image, grid_image
 
     if target.suffix.lower() == ".npz" and not target.is_dir():
@@ -485,18 +485,10 @@ def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_na
             picture = class_grid_image(images, class_names, ncol=len(images) // len(class_names))
         else:
             picture = grid_image(images, ncol=math.ceil(math.sqrt(len(images))), scale=2)
-        atomic_write_bytes(target, _png_bytes(picture))
+        atomic_write_bytes(target, picture_bytes(picture))
     else:
         _write_folder(target, images, labels, class_names)
         _write_class_names(target, class_names)
-
-
-def _png_bytes(picture: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _write_folder(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
@@ -505,18 +497,18 @@ def _write_folder(target: Path, images: np.ndarray, labels: np.ndarray, class_na
     for `total` images, so names sort)."""
     from PIL import Image
 
-    from acgan.checkpoint import atomic_write_bytes
+    from acgan.files import atomic_write_bytes, picture_bytes
 
     target.mkdir(parents=True, exist_ok=True)
     width = max(5, len(str(max(total, first_index + len(images)) - 1)))
     for index, (image, label) in enumerate(zip(images, labels, strict=True), start=first_index):
         name = "".join(c if c.isalnum() else "-" for c in class_names[label]).strip("-").lower()
         picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        atomic_write_bytes(target / f"{index:0{width}d}_{label}_{name}.png", _png_bytes(picture))
+        atomic_write_bytes(target / f"{index:0{width}d}_{label}_{name}.png", picture_bytes(picture))
 
 
 def _write_class_names(target: Path, class_names: tuple[str, ...]) -> None:
-    from acgan.checkpoint import atomic_write_bytes
+    from acgan.files import atomic_write_bytes
 
     atomic_write_bytes(target / "class_names.json", json.dumps(list(class_names), ensure_ascii=False).encode())
 

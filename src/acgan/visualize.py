@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from acgan.files import atomic_write_bytes, picture_bytes
 
 
 def grid_image(images: np.ndarray, ncol: int, padding: int = 2, scale: int = 1, background: int = 255) -> Image.Image:
@@ -52,9 +55,8 @@ def save_gif(frames: Sequence[Path], output: Path, duration_ms: int = 400) -> No
     if not images:
         return
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * 4]
-    tmp = output.with_name(f".{output.name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    tmp.replace(output)
+    gif = picture_bytes(images[0], "GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    atomic_write_bytes(output, gif)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -82,10 +84,12 @@ def pyplot() -> Any:
 
 def save_figure(fig: Any, output: Path, dpi: int = 100) -> None:
     """Save a matplotlib figure atomically (temporary file, then rename) and close it."""
-    tmp = output.with_name(f".{output.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    pyplot().close(fig)
-    tmp.replace(output)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        pyplot().close(fig)
+    atomic_write_bytes(output, buffer.getvalue())
 
 
 NOT_STATISTICS = frozenset({"step", "epoch", "images_seen", "seconds"})

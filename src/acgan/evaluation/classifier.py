@@ -27,9 +27,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm import tqdm
 
-from acgan.checkpoint import atomic_write_bytes
 from acgan.data.dataset import DatasetInfo, ImageDataset
 from acgan.errors import AcganError
+from acgan.files import atomic_write_bytes
 
 FEATURE_DIM = 128
 CLASSIFIER_VERSION = 1

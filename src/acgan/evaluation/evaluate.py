@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from acgan.checkpoint import atomic_write_bytes
 from acgan.data.dataset import DatasetInfo, ImageDataset
 from acgan.data.locate import cache_root
 from acgan.errors import AcganError
@@ -32,6 +31,7 @@ from acgan.evaluation.metrics import (
     pairwise_ms_ssim,
     precision_recall_density_coverage,
 )
+from acgan.files import atomic_write_bytes
 from acgan.memory import require_memory, sampling_bytes
 from acgan.models.networks import Generator
 from acgan.sampling import sample

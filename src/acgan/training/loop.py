@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import sys
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from acgan import __version__
 from acgan.augment import parse_policy
-from acgan.checkpoint import CheckpointContents
+from acgan.checkpoint import CheckpointContents, resolve_checkpoint_dir
 from acgan.config import MAX_SEED, TrainConfig, dataset_label, resolve_config
 from acgan.data.batches import fits_in_memory, streamed_batches
 from acgan.data.dataset import DatasetInfo, load_dataset, uint8_to_model_range
@@ -53,6 +54,23 @@ class TrainingInterrupted(AcganError):
         super().__init__(message)
         self.run_dir = run_dir
         self.processes = processes  # to resume with the same number (--nproc)
+
+
+class DiskFull(AcganError):
+    """The run directory's disk (or quota) filled up; the last complete checkpoint is intact."""
+
+
+def disk_full_message(run_dir: Path, exc: OSError, processes: int = 1) -> str:
+    """What happened, what is safe and what to do, for a write into `run_dir` that failed for lack of space."""
+    where = f" writing {Path(exc.filename).name}" if exc.filename else ""
+    nproc = f" --nproc {processes}" if processes > 1 else ""
+    then = f"then continue with: acgan train --resume {run_dir}{nproc}"
+    try:
+        last = f"the last good checkpoint, {resolve_checkpoint_dir(run_dir)}, is intact"
+    except AcganError:
+        last = "no checkpoint had been written yet"
+        then = f"{then} (from step 0)" if (run_dir / RUN_CONFIG).is_file() else "then start the run again"
+    return f"no space left on the disk of {run_dir}{where} ({exc.strerror}); {last}; free some space, {then}"
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     world = join_world(config.device)
     try:
         return _train(config, run_dir, resume, show_progress and world.is_main, world)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFull(disk_full_message(run_dir, exc, world.size)) from None
     finally:
         if joined:
             leave_world()
@@ -374,10 +396,15 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
                     writer.refresh_pictures(steps_per_epoch)
             barrier(world)
     finally:
-        writer.close()
+        failing = sys.exc_info()[1] is not None
+        try:
+            writer.close()
+        except OSError:
+            if not failing:  # already failing (a full disk): that error is the one to report
+                raise
     seconds = wall_before + time.monotonic() - start
     return TrainResult(run_dir, state.step, state.step / steps_per_epoch, last_checkpoint, seconds, stopped_by,
                        start_step)  # fmt: skip
 
 
-__all__ = ["TrainResult", "TrainingInterrupted", "due_after", "new_run_dir", "read_run_config", "train"]
+__all__ = ["DiskFull", "TrainResult", "TrainingInterrupted", "due_after", "new_run_dir", "read_run_config", "train"]

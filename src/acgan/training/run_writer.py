@@ -21,13 +21,13 @@ from acgan.checkpoint import (
     CHECKPOINTS_DIR,
     LATEST,
     CheckpointContents,
-    atomic_write_bytes,
     mark_best,
     read_best,
     save_checkpoint,
 )
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
+from acgan.files import atomic_write_bytes, picture_bytes
 from acgan.models.networks import ModelConfig
 from acgan.training.tensorboard import TensorBoardLog
 from acgan.visualize import plot_losses, read_jsonl, save_gif
@@ -130,9 +130,7 @@ class RunWriter:
             self._tensorboard.image("samples", picture, step)
         path = self.run_dir / SAMPLES / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        picture.save(tmp)
-        tmp.replace(path)
+        atomic_write_bytes(path, picture_bytes(picture))
 
     def refresh_pictures(self, steps_per_epoch: int) -> None:
         """Redraw losses.png and samples.gif from what has been logged and saved so far."""
