@@ -18,7 +18,8 @@ KERAS_VENV ?= benchmarks/.keras-venv
 CHECKPOINT ?= runs/demo
 
 .PHONY: install install-data install-browser demo serve test lint check clean \
-	bench-throughput bench-quality bench-keras bench-serve bench-data bench-distributed
+	bench-throughput bench-quality bench-keras bench-serve bench-data bench-distributed \
+	bench-crash bench-disk-full bench-soak
 
 install: $(STAMP)
 
@@ -104,6 +105,17 @@ bench-distributed: install
 
 bench-serve: install
 	$(BIN)/python benchmarks/serve_load.py
+
+# Reliability (README "Crashes, full disks and load"): kill -9 at 20 moments, a full disk (root: mounts a
+# tmpfs), 50 clients for 5 minutes mixing good and bad requests against the demo's checkpoint (or an untrained one).
+bench-crash: install
+	$(BIN)/python benchmarks/crash.py --kills 20
+
+bench-disk-full: install
+	$(BIN)/python benchmarks/disk_full.py
+
+bench-soak: install
+	$(BIN)/python benchmarks/serve_soak.py $(if $(wildcard $(CHECKPOINT)/checkpoints/latest),--checkpoint $(CHECKPOINT))
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

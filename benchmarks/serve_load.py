@@ -53,6 +53,12 @@ def untrained_checkpoint(folder: Path) -> Path:
     return path
 
 
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) of latencies in seconds, in milliseconds; NaN when there are none."""
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+
 def start_server(checkpoint: Path, port: int, batching: bool) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "acgan.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port)]
     process = subprocess.Popen(command + ([] if batching else ["--no-batching"]), stderr=subprocess.DEVNULL)
@@ -97,14 +103,9 @@ async def load(base: str, clients: int, seconds: float, n: int, num_classes: int
         started = time.monotonic()
         await asyncio.gather(*(client(i, http) for i in range(clients)))
         elapsed = time.monotonic() - started
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
-
     return {"requests": len(latencies), "seconds": elapsed, "requests_per_s": len(latencies) / elapsed,
-            "images_per_s": len(latencies) * n / elapsed, "p50_ms": pct(0.50), "p90_ms": pct(0.90),
-            "p99_ms": pct(0.99), "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+            "images_per_s": len(latencies) * n / elapsed, "p50_ms": percentile_ms(latencies, 0.50),
+            "p90_ms": percentile_ms(latencies, 0.90), "p99_ms": percentile_ms(latencies, 0.99), "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
             "errors": errors}  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -34,3 +36,27 @@ def test_require_memory_refuses_only_what_does_not_fit(monkeypatch: pytest.Monke
         require_memory(2**31, torch.device("cpu"), "a big thing", "make it smaller")
     monkeypatch.setattr("acgan.memory.available_memory", lambda device: None)  # unknown: never refused
     require_memory(2**60, torch.device("cpu"), "anything", "")
+
+
+def test_a_huge_model_declared_in_metadata_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    """Metadata of a 1024 px, width 1024 generator over small weights: checked on the meta device, not built."""
+    import json
+    import resource
+
+    from safetensors.torch import load, save
+
+    from acgan.errors import CheckpointError
+    from acgan.sampling import load_generator
+    from tests.test_properties import TINY_WEIGHTS, header_of
+
+    metadata = dict(header_of(TINY_WEIGHTS)["__metadata__"])
+    metadata.pop("weights_sha256")
+    config = {**json.loads(metadata["model_config"]), "resolution": 1024, "width": 1024}
+    info = {**json.loads(metadata["dataset_info"]), "resolution": 1024}
+    metadata.update(model_config=json.dumps(config), dataset_info=json.dumps(info))
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(save(load(TINY_WEIGHTS), metadata=metadata))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="do not match the configuration"):
+        load_generator(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: nothing was allocated

@@ -458,3 +458,18 @@ def test_http_query_parameters(client: Any, path: str, query: list[tuple[str, st
     assert response.status_code < 500, (url, headers, response.status_code, response.text[:200])
     if response.status_code >= 400:
         assert "detail" in response.json()
+
+
+@given(report=json_values, merge=st.booleans())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_eval_json_beside_served_weights(tmp_path: Path, report: Any, merge: bool) -> None:
+    """eval.json (shown by the server's /api/v1/info): its summary, or nothing, whatever the file holds."""
+    from acgan.serving.app import read_metrics
+
+    path = tmp_path / "g.safetensors"
+    path.write_bytes(TINY_WEIGHTS)
+    content = {"num_samples": 10, "metrics": report} if merge else report
+    (tmp_path / "eval.json").write_text(json.dumps(content))
+    summary = read_metrics(load_generator(path))
+    assert summary is None or (isinstance(summary, dict) and "metrics" in summary)
+    json.dumps(summary)  # served as JSON

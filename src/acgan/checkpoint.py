@@ -270,6 +270,13 @@ def read_weights(path: Path) -> WeightsFile:
 
 def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
     """Load `tensors` into `module` strictly; a config/weights mismatch becomes a one-line CheckpointError."""
+    check_state(module, tensors, source)
+    module.load_state_dict(tensors, strict=True)
+
+
+def check_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    """CheckpointError unless `tensors` have exactly `module`'s names and shapes. `module` may live on the meta
+    device: a configuration can then be checked against the weights before its memory is allocated."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -285,7 +292,6 @@ def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path
             if part
         )
         raise CheckpointError(f"{source}: weights do not match the configuration stored with them ({detail})")
-    module.load_state_dict(tensors, strict=True)
 
 
 def load_train_state(checkpoint_dir: Path) -> dict[str, Any]:

@@ -417,8 +417,8 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
     labels_for_request(label, num, trained.info, stop=0)  # checks the label and count before any work
     config = trained.generator.config
     to_folder = target.is_dir() or target.suffix.lower() not in (".png", ".npz")
-    if not to_folder:  # one file: every image (uint8) is held until it is written
-        require_memory(num * config.resolution**2 * config.channels + sampling_bytes(config, GENERATE_CHUNK, 64),
+    if not to_folder:  # one file: every image (uint8) and its encoded copy are held until it is written
+        require_memory(2 * num * config.resolution**2 * config.channels + sampling_bytes(config, GENERATE_CHUNK, 64),
                        torch.device("cpu"), f"{num} images of {config.resolution}x{config.resolution}x{config.channels}",
                        "write them to a folder ending in / (streamed in chunks)")  # fmt: skip
     chunks = []

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, load_state, read_weights, resolve_checkpoint_dir
+from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, check_state, load_state, read_weights, resolve_checkpoint_dir
 from acgan.config import MAX_SEED
 from acgan.data.dataset import DatasetInfo, model_range_to_uint8
 from acgan.device import autocast, place, resolve_precision
@@ -179,8 +179,12 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
         weights_path = ema if prefer_ema and ema.is_file() else checkpoint_dir / GENERATOR_FILE
     weights = read_weights(weights_path)
     try:
+        with torch.device("meta"):  # shapes only: a configuration the weights do not match allocates nothing
+            check_state(build_generator(weights.model_config), weights.tensors, weights_path)
         generator = build_generator(weights.model_config)
     except AcganError as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(f"{weights_path}: its model configuration cannot be built ({exc})") from None
     load_state(generator, weights.tensors, weights_path)
     place(generator, torch.device(device)).eval()  # channels-last on CPU/CUDA: 20% faster sampling (dcgan)

@@ -78,9 +78,11 @@ def read_metrics(trained: TrainedGenerator) -> dict[str, Any] | None:
     path = trained.source.parent / "eval.json"
     try:
         report = json.loads(path.read_text())
-        return {"num_samples": report.get("num_samples"), "metrics": report["metrics"]}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
+    if not isinstance(report, dict) or not isinstance(report.get("metrics"), dict):
+        return None  # not an evaluation written by acgan
+    return {"num_samples": report.get("num_samples"), "metrics": report["metrics"]}
 
 
 def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -> FastAPI:
