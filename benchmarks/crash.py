@@ -69,24 +69,27 @@ def event_bytes(run: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("events.*")) if folder.is_dir() else 0
 
 
-def moment_reached(kind: str, run: Path, state: dict[str, int]) -> bool:
-    """Whether the moment of `kind` has come (called every millisecond or so)."""
+def moment_reached(kind: str, run: Path, state: dict[str, object]) -> bool:
+    """Whether the moment of `kind` has come: the n-th distinct write of that kind is under way (called every
+    millisecond or so; a write seen by several polls counts once)."""
     try:
         if kind == "checkpoint":
-            hit = any(p.name.startswith(".tmp-") for p in os.scandir(run / "checkpoints"))
+            writing = {p.name for p in os.scandir(run / "checkpoints") if p.name.startswith(".tmp-")}
         elif kind == "picture":
-            hit = any(".tmp" in p.name for folder in (run, run / "samples") if folder.is_dir()
-                      for p in os.scandir(folder))  # fmt: skip
+            writing = {p.name for folder in (run, run / "samples") if folder.is_dir()
+                       for p in os.scandir(folder) if ".tmp" in p.name}  # fmt: skip
         elif kind == "tensorboard":
             size = event_bytes(run)
-            hit, state["size"] = size > state.get("size", size), size
+            writing = {f"size-{size}"} if size > int(state.get("size", size)) else set()  # type: ignore[call-overload]
+            state["size"] = size
         else:
             return False
     except OSError:  # a folder not there yet, or a file renamed while we looked
         return False
-    if hit:  # kill at the n-th occurrence, n drawn per kill
-        state["seen"] = state.get("seen", 0) + 1
-    return hit and state["seen"] >= state["target"]
+    seen: set[str] = state.setdefault("seen", set())  # type: ignore[assignment]
+    new = writing - seen
+    seen |= writing
+    return bool(new) and len(seen) >= int(state["target"])  # type: ignore[call-overload]
 
 
 def kill_once(run: Path, args: argparse.Namespace, kind: str, rng: random.Random, duration: float) -> dict[str, object]:
@@ -99,7 +102,7 @@ def kill_once(run: Path, args: argparse.Namespace, kind: str, rng: random.Random
         time.sleep(0.005)
     started = time.monotonic()
     deadline = started + rng.uniform(0.0, duration) if kind == "time" else None
-    state = {"target": rng.randint(1, 4)}
+    state: dict[str, object] = {"target": rng.randint(1, 4)}
     while process.poll() is None:
         if (deadline is not None and time.monotonic() >= deadline) or moment_reached(kind, run, state):
             process.send_signal(signal.SIGKILL)
@@ -183,12 +186,14 @@ def main() -> int:
         finished = code == 0
         identical = finished and same_weights(run, reference)
         trial.update(resumed=finished, resumes=resumes, resume_outcome=outcome, bit_identical=identical,
-                     metrics_once=finished and metrics_steps_once(run), error=None if finished else outcome)  # fmt: skip
+                     metrics_once=finished and metrics_steps_once(run), left_after_resume=partial_writes(run),
+                     error=None if finished else outcome)  # fmt: skip
         trials.append(trial)
         half = ", ".join(trial["left_half_written"]) or "nothing"  # type: ignore[arg-type]
         print(f"kill {index + 1:2d} ({trial['kind']:<11} at {trial['at_seconds']:6.2f} s, killed={trial['killed']}): "
               f"half-written: {half[:90]}; resumed={finished} bit-identical={identical} "
-              f"metrics once={trial['metrics_once']}", flush=True)  # fmt: skip
+              f"metrics once={trial['metrics_once']} left after resume: {trial['left_after_resume'] or 'nothing'}",
+              flush=True)  # fmt: skip
 
     recovered = sum(bool(t["bit_identical"] and t["metrics_once"]) for t in trials)
     mid_write = sum(bool(t["left_half_written"]) for t in trials)

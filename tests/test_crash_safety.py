@@ -38,6 +38,7 @@ def test_kill_minus_nine_at_four_kinds_of_moment_resumes_bit_identical(shapes: P
     assert [trial["kind"] for trial in report["trials"]] == ["time", "checkpoint", "picture", "tensorboard"]
     assert all(trial["killed"] for trial in report["trials"])
     assert any(trial["left_half_written"] for trial in report["trials"])  # a write really was cut in half
+    assert all(trial["left_after_resume"] == [] for trial in report["trials"])  # and resuming cleared it
 
 
 def can_mount_tmpfs() -> bool:

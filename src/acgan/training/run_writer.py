@@ -80,7 +80,15 @@ class RunWriter:
         if (self.run_dir / RUN_CONFIG).is_file() and not self.has_checkpoint:
             self._clear_partial_run()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_torn_writes()
         return resume and self.has_checkpoint
+
+    def _remove_torn_writes(self) -> None:
+        """Delete the temporary files of writes a crash interrupted (atomic writes name them .NAME.tmp-PID)."""
+        for folder in (self.run_dir, self.run_dir / SAMPLES):
+            for path in folder.glob(".*.tmp-*") if folder.is_dir() else ():
+                if path.is_file():
+                    path.unlink(missing_ok=True)
 
     def _clear_partial_run(self) -> None:
         for name in (METRICS, LOSS_PLOT, EVAL_PLOT, SAMPLES_GIF):
