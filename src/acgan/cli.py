@@ -439,6 +439,7 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
 
 MIN_SAMPLES_PER_CLASS = 100  # evaluate warns below this
 EXPORT_SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth")}
+KEEP_ALIVE_S = 65  # seconds an idle HTTP connection stays open in `serve`
 MAX_GRID_IMAGES = 10_000  # one PNG grid; more goes to .npz or a folder
 GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
 
@@ -783,7 +784,11 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
     click.echo(f"serving {trained.info.name} {trained.generator.config.preset} (step {trained.step}) from "
                f"{trained.source} at http://{shown_host}:{bound_port}/", err=True)  # fmt: skip
     with listener:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+        # Keep-alive longer than clients' own idle expiry (httpx: 5 s, uvicorn's default too): otherwise the server
+        # may close a connection just as a client sends its next request on it (a dropped request under load).
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)).run(
+            sockets=[listener]
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
