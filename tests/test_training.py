@@ -18,6 +18,7 @@ from acgan.errors import AcganError, TrainingDiverged
 from acgan.sampling import load_generator
 from acgan.training import TrainingInterrupted, train
 from acgan.training import loop as loop_module
+from acgan.training.loop import DiskFull
 from tests.conftest import IDX_DATASET
 
 # 96 images, batch 16: 6 steps per epoch.
@@ -186,10 +187,11 @@ def test_crash_while_checkpointing_leaves_the_previous_one_intact(
         real_replace(src, dst)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(DiskFull, match=r"no space left .* the last good checkpoint, .*step_00000006, is intact"):
         train(TrainConfig(**TINY, epochs=2), run, resume=True, show_progress=False)
     monkeypatch.setattr(os, "replace", real_replace)
     assert resolve_checkpoint_dir(run).name == "step_00000006"
+    assert not [p.name for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp-")]  # space given back
     after = _weights(run)
     assert all(torch.equal(before[k], after[k]) for k in before)
 

@@ -119,6 +119,7 @@ def save_checkpoint(
     meta = {**contents.meta, "format_version": FORMAT_VERSION, "step": contents.step, "epoch": contents.epoch,
             "kept": keep, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}  # fmt: skip
     files[META_FILE] = json.dumps(meta, indent=2).encode()  # written last: its presence marks a complete set
+    final = root / name
     try:
         for filename, data in files.items():
             with open(tmp / filename, "wb") as handle:
@@ -126,17 +127,20 @@ def save_checkpoint(
                 handle.flush()
                 os.fsync(handle.fileno())
         fsync_dir(tmp)
+        if final.exists():  # re-saving the same step (e.g. after a resume): move the old one aside first
+            trash = root / f".trash-{name}-{os.getpid()}"
+            os.replace(final, trash)
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(trash, final)  # `latest` may name it: put it back
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
     except BaseException:  # a full disk, a signal: give the space back; `latest` still names the last good one
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    final = root / name
-    if final.exists():  # re-saving the same step (e.g. after a resume): move the old one aside first
-        trash = root / f".trash-{name}-{os.getpid()}"
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
     fsync_dir(root)
     atomic_write_bytes(root / LATEST, name.encode())
     _prune(root, latest=name)
