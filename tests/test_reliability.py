@@ -252,3 +252,33 @@ def test_a_batch_beyond_memory_is_refused_before_anything_is_written(
                             "--run-dir", str(tmp_path / "run"), "--device", "cpu"], capsys)  # fmt: skip
     assert code == 1 and "use a smaller --batch-size" in output and "GiB of memory" in output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_resave_of_the_same_step_puts_the_old_checkpoint_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from acgan.checkpoint import CheckpointContents, read_meta, save_checkpoint
+    from acgan.models import build_discriminator, build_generator
+    from tests.test_properties import TINY_INFO, TINY_MODEL
+
+    def contents(step: int, tag: str) -> CheckpointContents:
+        return CheckpointContents(step, 1, build_generator(TINY_MODEL), build_discriminator(TINY_MODEL), None,
+                                  {"tag": tag}, {"tag": tag})  # fmt: skip
+
+    first = save_checkpoint(tmp_path, contents(6, "first"), TINY_MODEL, TINY_INFO, keep=False)
+    real_replace = os.replace
+
+    def failing(src: object, dst: object) -> None:
+        if Path(str(src)).name.startswith(".tmp-"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(tmp_path, contents(6, "second"), TINY_MODEL, TINY_INFO, keep=False)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert resolve_checkpoint_dir(tmp_path) == first and read_meta(first)["tag"] == "first"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["latest", "step_00000006"]  # nothing left over
+    load_generator(tmp_path)
