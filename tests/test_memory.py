@@ -8,14 +8,21 @@ import pytest
 import torch
 
 from acgan.errors import AcganError
-from acgan.memory import forward_elements, per_image_elements, require_memory, sampling_bytes, training_step_bytes
+from acgan.memory import (
+    discriminator_elements,
+    forward_elements,
+    generator_elements,
+    require_memory,
+    sampling_bytes,
+    training_step_bytes,
+)
 from acgan.models import ModelConfig, build_discriminator, build_generator
 
 CONFIG = ModelConfig("dcgan", z_dim=16, num_classes=3, channels=3, resolution=32, width=8)
 
 
 def test_meta_device_counts_match_a_real_forward_pass() -> None:
-    g_meta, d_meta = per_image_elements(CONFIG)
+    g_meta, d_meta = generator_elements(CONFIG), discriminator_elements(CONFIG)
     generator, discriminator = build_generator(CONFIG).eval(), build_discriminator(CONFIG).eval()
     z, labels = torch.zeros(1, 16), torch.zeros(1, dtype=torch.int64)
     assert forward_elements(generator, z, labels) == g_meta > 3 * 32 * 32

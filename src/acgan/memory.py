@@ -1,4 +1,4 @@
-"""Memory guards: estimate what a batch, a sample or a data set will take before allocating it, and refuse
+"""Memory guards: estimate what a training batch or a set of samples will take before allocating it, and refuse
 with a clear message what cannot fit (instead of a traceback, or minutes of swapping and the OOM killer).
 
 Estimates come from the models themselves: one forward pass on PyTorch's "meta" device (shapes only, no
@@ -56,30 +56,37 @@ def forward_elements(module: nn.Module, *inputs: torch.Tensor) -> int:
     return total
 
 
-def per_image_elements(config: ModelConfig) -> tuple[int, int]:
-    """(generator, discriminator) layer-output elements for one image, from a meta-device forward pass."""
-    from acgan.models import build_discriminator, build_generator  # deferred: presets import this package
+def generator_elements(config: ModelConfig) -> int:
+    """Layer-output elements of the generator for one image, from a meta-device forward pass."""
+    from acgan.models import build_generator  # deferred: presets import this package
 
     with torch.device("meta"):
-        generator, discriminator = build_generator(config), build_discriminator(config)
-        z, labels = torch.zeros(1, config.z_dim), torch.zeros(1, dtype=torch.int64)
+        generator = build_generator(config).eval()  # eval: batch statistics would need two images
+        return forward_elements(generator, torch.zeros(1, config.z_dim), torch.zeros(1, dtype=torch.int64))
+
+
+def discriminator_elements(config: ModelConfig) -> int:
+    """Layer-output elements of the discriminator for one image, from a meta-device forward pass."""
+    from acgan.models import build_discriminator
+
+    with torch.device("meta"):
+        discriminator = build_discriminator(config).eval()
         images = torch.zeros(1, config.channels, config.resolution, config.resolution)
-        generator.eval(), discriminator.eval()  # batch statistics need two images; shapes are the same
-        return forward_elements(generator, z, labels), forward_elements(discriminator, images, labels)
+        return forward_elements(discriminator, images, torch.zeros(1, dtype=torch.int64))
 
 
 def training_step_bytes(config: ModelConfig, batch_size: int) -> int:
     """Estimated peak bytes of one training step on `batch_size` images (see TRAINING_OVERHEAD)."""
-    g_elements, d_elements = per_image_elements(config)
-    return int(batch_size * (g_elements + d_elements) * TRAINING_OVERHEAD * BYTES_PER_VALUE)
+    per_image = generator_elements(config) + discriminator_elements(config)
+    return int(batch_size * per_image * TRAINING_OVERHEAD * BYTES_PER_VALUE)
 
 
 def sampling_bytes(config: ModelConfig, num_images: int, batch_size: int) -> int:
     """Estimated bytes of generating `num_images` in batches of `batch_size`: the kept images (float32) plus
     one batch's layer outputs."""
-    g_elements, _ = per_image_elements(config)
     image_values = config.channels * config.resolution**2
-    return int((num_images * image_values + min(num_images, batch_size) * g_elements) * BYTES_PER_VALUE)
+    batch_values = min(num_images, batch_size) * generator_elements(config)
+    return int((num_images * image_values + batch_values) * BYTES_PER_VALUE)
 
 
 def require_memory(nbytes: int, device: torch.device, what: str, advice: str) -> None:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from acgan.data.dataset import DatasetInfo, ImageDataset
 from acgan.data.locate import cache_root
 from acgan.errors import AcganError
-from acgan.evaluation.classifier import ReferenceClassifier, data_fingerprint, judge
+from acgan.evaluation.classifier import FEATURE_DIM, ReferenceClassifier, data_fingerprint, judge
 from acgan.evaluation.metrics import (
     classifier_score,
     conditional_accuracy,
@@ -122,7 +122,9 @@ class Evaluator:
             raise AcganError(f"evaluation needs at least 2 samples per class: num >= {2 * k} for {self.info.name}")
         num = per_class * k
         # the samples (float32), their features and the (N, PRDC_REAL_SIZE) distances with their comparisons
-        need = sampling_bytes(generator.config, num, 256) + num * (128 * 4 + min(PRDC_REAL_SIZE, len(self.train)) * 6)
+        need = sampling_bytes(generator.config, num, 256) + num * (
+            FEATURE_DIM * 4 + min(PRDC_REAL_SIZE, len(self.train)) * 6
+        )
         require_memory(need, torch.device("cpu"), f"evaluating {num} samples", "use a smaller --num")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
         images = sample(generator, labels, seed=seed).cpu()  # (N, C, H, W) in [-1, 1]
