@@ -1,0 +1,102 @@
+"""Behaviour pins: the default preset's G, D and EMA weights after 30 seeded steps on real data.
+
+Taken from the code before the training loop was opened up (issue 20) and asserted after it, so a refactor
+that changes any arithmetic fails here. Bit-exact results depend on the machine's kernels, so each pin is
+keyed by what decides them (data set, precision, PyTorch version, CPU kernel family, threads); a machine
+with no pin of its own skips with the keys that exist. Record one with `python -m tests.test_pins`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from acgan.checkpoint import DISCRIMINATOR_FILE, EMA_FILE, GENERATOR_FILE, resolve_checkpoint_dir
+from acgan.config import TrainConfig
+from acgan.device import resolve_precision
+from acgan.training import train
+from tests.conftest import IDX_DATASET, idx_data
+
+PIN_FILE = Path(__file__).parent / "pins" / "dcgan-30-steps.json"
+PIN_STEPS = 30
+
+
+def pin_key(dataset: str, precision: str) -> str:
+    """What decides the exact weights besides the code: data, arithmetic, library, kernels, threads."""
+    capability = "+".join([torch.backends.cpu.get_cpu_capability(), *cpu_flags()])
+    return f"{dataset}|{precision}|torch {torch.__version__}|{capability}|{torch.get_num_threads()} threads"
+
+
+def cpu_flags() -> list[str]:
+    """The CPU features that pick oneDNN's bf16 kernels (AVX512-BF16, AMX), from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    return sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+def weights_digests(run_dir: Path) -> dict[str, str]:
+    """SHA-256 of each network's tensors (names, dtypes, shapes, bytes) in the run's latest checkpoint."""
+    checkpoint = resolve_checkpoint_dir(run_dir)
+    digests = {}
+    for filename in (GENERATOR_FILE, DISCRIMINATOR_FILE, EMA_FILE):
+        tensors = load_file(checkpoint / filename)
+        digest = hashlib.sha256()
+        for name in sorted(tensors):
+            tensor = tensors[name].contiguous()
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        digests[filename] = digest.hexdigest()
+    return digests
+
+
+def pinned_run(dataset: str, run_dir: Path) -> tuple[str, dict[str, str]]:
+    """Train the default preset for PIN_STEPS seeded steps at the precision `auto` picks; (its key, its digests)."""
+    precision = resolve_precision("auto", torch.device("cpu"))
+    config = TrainConfig(dataset=dataset, limit=4096, steps=PIN_STEPS, epochs=None, seed=7, device="cpu",
+                         precision=precision, tensorboard=False)  # fmt: skip
+    train(config, run_dir, show_progress=False)
+    return pin_key(dataset, precision), weights_digests(run_dir)
+
+
+def read_pins() -> dict[str, dict[str, str]]:
+    return json.loads(PIN_FILE.read_text()) if PIN_FILE.is_file() else {}
+
+
+def test_default_preset_weights_after_30_steps_are_pinned(idx_root: Path, tmp_path: Path) -> None:
+    pins = read_pins()
+    precision = resolve_precision("auto", torch.device("cpu"))
+    key = pin_key(IDX_DATASET, precision)
+    if key not in pins:
+        pytest.skip(f"no pin for this machine ({key}); pinned: {'; '.join(pins) or 'none'}")
+    _, digests = pinned_run(IDX_DATASET, tmp_path / "run")
+    assert digests == pins[key]
+
+
+if __name__ == "__main__":  # record this machine's pin: python -m tests.test_pins [mnist|fashion-mnist]
+    import os
+    import tempfile
+
+    from tests.conftest import SYSTEM_DATASETS, real_data_root
+
+    found = idx_data()
+    if len(sys.argv) > 1 and sys.argv[1] == "fashion-mnist":
+        found = ("fashion-mnist", real_data_root() or SYSTEM_DATASETS)
+    if found is None:
+        sys.exit("no real IDX data to pin on")
+    os.environ["ACGAN_DATA_DIR"] = str(found[1])
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.setdefault("ACGAN_CACHE_DIR", folder)
+        key, digests = pinned_run(found[0], Path(folder) / "run")
+    pins = {**read_pins(), key: digests}
+    PIN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    PIN_FILE.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
+    print(f"pinned {key}: {digests}")
