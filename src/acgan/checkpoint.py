@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,36 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 EMA_FILE = "g_ema.safetensors"
 TRAIN_STATE_FILE = "train_state.pt"
 META_FILE = "meta.json"
+CHECKPOINT_NAME = re.compile(r"step_[0-9]{8,19}")  # what `latest` and `best` may hold: a folder name, nothing else
+MAX_POINTER_BYTES = 64
+
+
+def checkpoint_name(step: int) -> str:
+    """The folder name of the checkpoint at `step`: step_00009370."""
+    return f"step_{step:08d}"
+
+
+def read_pointer(root: Path, pointer: str) -> str | None:
+    """The checkpoint folder named by `root/pointer` (`latest` or `best`), or None when there is no such file.
+
+    A pointer names a folder inside `root` by name only (step_NNNNNNNN); anything else (a path, `..`, another
+    run's folder, a huge file) is refused as damaged, so no command follows it out of the run directory.
+    """
+    path = root / pointer
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_POINTER_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is damaged: a folder where a file naming a checkpoint belongs") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    name = data.decode("ascii", errors="replace").strip()
+    if len(data) > MAX_POINTER_BYTES or not CHECKPOINT_NAME.fullmatch(name):
+        raise CheckpointError(f"{path} is damaged: it must hold the name of a checkpoint folder in {root} "
+                              "(step_NNNNNNNN) and nothing else")  # fmt: skip
+    return name
 
 
 def _tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -53,11 +84,19 @@ def _tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def safetensors_bytes(
-    module: nn.Module, model_config: ModelConfig, info: DatasetInfo, step: int, training: dict[str, Any] | None = None
+    module: nn.Module,
+    model_config: ModelConfig,
+    info: DatasetInfo,
+    step: int,
+    training: dict[str, Any] | None = None,
+    network: str = "generator",
 ) -> bytes:
-    """Serialise a module's state dict with the configs needed to rebuild it (and how it was trained) in the metadata."""
+    """Serialise a module's state dict with the configs needed to rebuild it (and how it was trained) in the metadata.
+
+    `network` ("generator" or "discriminator") says which of the pair the file holds."""
     metadata = {
         "format_version": str(FORMAT_VERSION),
+        "network": network,
         "model_config": json.dumps(model_config.to_dict()),
         "dataset_info": json.dumps(info.to_dict()),
         "step": str(step),
@@ -102,14 +141,14 @@ def save_checkpoint(
     """Write a complete checkpoint directory, point `latest` at it, and prune superseded ones."""
     root = run_dir / CHECKPOINTS_DIR
     root.mkdir(parents=True, exist_ok=True)
-    name = f"step_{contents.step:08d}"
+    name = checkpoint_name(contents.step)
     tmp = root / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     files = {
         GENERATOR_FILE: safetensors_bytes(contents.generator, model_config, info, contents.step, contents.training),
         DISCRIMINATOR_FILE: safetensors_bytes(contents.discriminator, model_config, info, contents.step,
-                                              contents.training),
+                                              contents.training, network="discriminator"),
     }  # fmt: skip
     if contents.g_ema is not None:
         files[EMA_FILE] = safetensors_bytes(contents.g_ema, model_config, info, contents.step, contents.training)
@@ -171,8 +210,14 @@ def _is_number(value: Any) -> bool:
 
 
 def _prune(root: Path, latest: str) -> None:
-    """Delete checkpoints that are neither `latest`, `best` nor kept, and leftovers of interrupted writes."""
-    best = (root / BEST).read_text().strip() if (root / BEST).is_file() else None
+    """Delete checkpoints that are neither `latest`, `best` nor kept, and leftovers of interrupted writes.
+
+    With a damaged `best` pointer nothing is deleted: the checkpoint it once named cannot be told apart.
+    """
+    try:
+        best = read_pointer(root, BEST)
+    except CheckpointError:
+        return
     for path in root.iterdir():
         if path.name.startswith((".tmp-", ".trash-")) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -193,11 +238,11 @@ def resolve_checkpoint_dir(path: Path | str) -> Path:
     if path.is_dir() and (path / META_FILE).is_file():
         return path
     for root in (path / CHECKPOINTS_DIR, path):
-        latest = root / LATEST
-        if latest.is_file():
-            target = root / latest.read_text().strip()
+        name = read_pointer(root, LATEST) if root.is_dir() else None
+        if name is not None:
+            target = root / name
             if not (target / META_FILE).is_file():
-                raise CheckpointError(f"{latest} points at {target.name}, which is missing or incomplete")
+                raise CheckpointError(f"{root / LATEST} names {name}, which is missing or incomplete")
             return target
     raise CheckpointError(f"{path} holds no checkpoint (expected a run directory, or a folder with {META_FILE})")
 
@@ -227,6 +272,7 @@ class WeightsFile:
     info: DatasetInfo
     step: int
     training: dict[str, Any] = field(default_factory=dict)  # empty for files written before it was recorded
+    network: str = "generator"  # or "discriminator"
 
 
 def read_weights(path: Path) -> WeightsFile:
@@ -269,7 +315,11 @@ def read_weights(path: Path) -> WeightsFile:
     if not intact:
         raise CheckpointError(f"{path} is damaged: its weights do not match the checksum recorded when it was "
                               "written")  # fmt: skip
-    return WeightsFile(tensors, model_config, info, step, training)
+    # Files written before the network was recorded: a discriminator is the one with a source head.
+    network = metadata.get("network") or (
+        "discriminator" if any(k.startswith("adv_head.") for k in tensors) else "generator"
+    )
+    return WeightsFile(tensors, model_config, info, step, training, str(network))
 
 
 def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:

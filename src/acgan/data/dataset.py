@@ -8,6 +8,7 @@ serving find the same data again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,8 +31,10 @@ from acgan.data.images import resize_square
 from acgan.data.locate import cache_root, download_file, locate_files, search_places, verify_file
 from acgan.data.registry import DATASETS, SPLITS, DatasetSpec
 from acgan.errors import DataError
+from acgan.models.networks import LIMITS
 
 DEFAULT_HOLDOUT = 0.1
+MIN_RESOLUTION, MAX_RESOLUTION = LIMITS["resolution"]  # what the models can be built with
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,46 @@ class ImageDataset:
         """Bytes the uint8 pixels take in memory."""
         return int(np.prod(self.pixels.shape))
 
+    def content_fingerprint(self) -> str:
+        """A short hash of the labels and every k-th image (about 512 images read): changes when the content does,
+        wherever the data lives."""
+        return _content_digest(self, hashlib.sha256()).hexdigest()[:12]
+
+
+def _content_digest(dataset: ImageDataset, digest: Any) -> Any:
+    digest.update(dataset.labels.numpy().tobytes())
+    step = max(1, len(dataset) // 512)
+    digest.update(np.ascontiguousarray(np.asarray(dataset.pixels[::step])).tobytes())
+    return digest
+
+
+def data_fingerprint(dataset: ImageDataset) -> str:
+    """A short hash of a data set's facts (DatasetInfo, its place included), labels and every k-th image: keys the
+    caches derived from it (reference classifiers, evaluation statistics)."""
+    return _content_digest(dataset, hashlib.sha256(json.dumps(dataset.info.to_dict()).encode())).hexdigest()[:12]
+
+
+def data_change(saved: DatasetInfo, now: DatasetInfo) -> str | None:
+    """Why a run trained on `saved` cannot continue on `now` (classes renamed, added or removed, another image
+    shape), in words; None when the classes and the image shape are the same."""
+    old, new = list(saved.class_names), list(now.class_names)
+    if old != new:
+        removed = [name for name in old if name not in new]
+        added = [name for name in new if name not in old]
+        parts = [f"{label} {', '.join(repr(n) for n in names[:5])}{' ...' if len(names) > 5 else ''}"
+                 for label, names in (("removed", removed), ("added", added)) if names]  # fmt: skip
+        what = "; ".join(parts) if parts else "the same names in another order"
+        if removed and added and len(old) == len(new):
+            what = f"renamed: {what}"
+        return (f"the classes changed since this run started ({what}); the run's label indices would mean other "
+                f"classes. Restore the data as it was (classes: {', '.join(old[:10])}{' ...' if len(old) > 10 else ''})"
+                " or start a new run")  # fmt: skip
+    shape = (saved.channels, saved.resolution)
+    if shape != (now.channels, now.resolution):
+        return (f"the images are now {now.channels}x{now.resolution}x{now.resolution}; this run trained on "
+                f"{saved.channels}x{saved.resolution}x{saved.resolution}. Restore the data as it was, or start a new run")  # fmt: skip
+    return None
+
 
 def uint8_to_model_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [-1, 1] (the seeds' `(x - 127.5) / 127.5`)."""
@@ -187,8 +230,8 @@ def load_dataset(
         raise DataError(f"unknown split '{split}' (known: {', '.join(SPLITS)})")
     if not source.strip():
         raise DataError(f"no data set given: name one ({', '.join(dataset_names())}) or give a folder's path")
-    if resolution is not None and resolution < 4:
-        raise DataError(f"resolution must be >= 4, got {resolution}")
+    if resolution is not None and not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
+        raise DataError(f"resolution must be in {MIN_RESOLUTION}..{MAX_RESOLUTION}, got {resolution}")
     if spec is not None or source in DATASETS:
         dataset = _load_idx(spec or get_spec(source), split, data_dir, download, verify_checksums)
     elif source == cifar.NAME:
@@ -280,9 +323,14 @@ def _load_folder(root: Path, split: str, limit: int | None, resolution: int | No
     cache_dir = cache_root() / "folders"
     if resolution is None:
         resolution = _cached_common_resolution(scan, cache_dir, show_progress)
+        if not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
+            raise DataError(f"{root}: the images are {resolution}x{resolution} pixels, outside the sizes acgan trains "
+                            f"on ({MIN_RESOLUTION}..{MAX_RESOLUTION}); choose one with --resolution (e.g. 64)")  # fmt: skip
     decoded = decode_folder(scan, resolution, cache_dir, show_progress=show_progress)
     total = len(scan.files) + len(scan.skipped)
-    notes = [note for note in [skipped_summary(decoded.skipped, total)] if note]
+    # What this scan skipped (links and stray files change no cached image) and what the decode could not read.
+    skipped = tuple(dict.fromkeys((*scan.skipped, *decoded.skipped)))
+    notes = [note for note in [skipped_summary(skipped, total)] if note]
     train_mask = ~decoded.is_test
     present = sorted(set(decoded.class_index[train_mask].tolist()))
     dropped = [name for i, name in enumerate(decoded.class_names) if i not in present]
@@ -310,7 +358,8 @@ def _load_folder(root: Path, split: str, limit: int | None, resolution: int | No
     if limit is not None and limit < len(index):
         index = np.sort(np.random.default_rng(0).permutation(index)[:limit])
     if split == "test" and len(index) == 0:
-        raise DataError(f"{root}: no test images (add ROOT/test/<class>/ folders, or hold some out with holdout > 0)")
+        raise DataError(f"{root}: no test images to judge against: add ROOT/test/<class>/ folders of images kept out "
+                        "of training (a run trained with --holdout 0 held none out of ROOT/<class>/)")  # fmt: skip
     pixels = decoded.pixels[:, :, :, :1] if decoded.all_grey else decoded.pixels
     channels = 1 if decoded.all_grey else 3
     info = DatasetInfo(root.name, len(present), channels, resolution,

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from acgan.data.images import IMAGE_SUFFIXES, UnusableImage, decode_image, image_size
 from acgan.errors import DataError
+from acgan.progress import bar
 
 CACHE_FORMAT = 1  # bump when the decode policy changes: old caches are then ignored
 FALLBACK_RESOLUTION = 64  # when the images do not all share one size
 SPLIT_SEED = 0  # the held-out split does not depend on the training seed: every run judges the same images
 EXAMPLES_SHOWN = 3
+LINKED_FOLDER = "a link to a folder (not followed)"
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ def scan_folder(root: Path) -> FolderScan:
             raise DataError(f"cannot read {folder}: {exc.strerror or exc}") from None
         for entry in entries:
             relative = os.path.relpath(entry.path, root)
+            if entry.is_symlink() and entry.is_dir():  # its images would be copies of another folder's, or anyone's
+                skipped.append((relative + "/", LINKED_FOLDER))
+                continue
             if not entry.is_dir():
                 if not (split == "train" and not has_split_layout and entry.name in ("test", "train")):
                     skipped.append((relative, "not in a class folder"))
@@ -123,8 +127,10 @@ def _scan_class(root: Path, folder: Path, class_name: str, split: str,
                 skipped: list[tuple[str, str]]) -> list[FolderFile]:  # fmt: skip
     """The candidate image files of one class folder (walked recursively), recording what is skipped."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    for dirpath, dirnames, filenames in os.walk(folder):  # os.walk does not follow links to folders: say so
+        skipped.extend((os.path.relpath(Path(dirpath) / d, root) + "/", LINKED_FOLDER)
+                       for d in dirnames if (Path(dirpath) / d).is_symlink())  # fmt: skip
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (Path(dirpath) / d).is_symlink())
         for name in sorted(filenames):
             path = Path(dirpath) / name
             relative = os.path.relpath(path, root)
@@ -163,7 +169,7 @@ def skipped_summary(skipped: tuple[tuple[str, str], ...], total: int) -> str | N
 def common_resolution(scan: FolderScan, show_progress: bool = True) -> int:
     """The images' side when every usable image is square and the same size, else FALLBACK_RESOLUTION."""
     sizes: set[tuple[int, int]] = set()
-    for file in tqdm(scan.files, desc="reading image sizes", unit="file", disable=not show_progress, leave=False):
+    for file in bar(scan.files, show=show_progress, desc="reading image sizes", unit="file", leave=False):
         try:
             sizes.add(image_size(file.path))
         except UnusableImage:
@@ -201,7 +207,7 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
         pixel_path = staging / "pixels.u8"
         kept: list[int] = []
         grey_flags: list[bool] = []
-        skipped = list(scan.skipped)
+        skipped: list[tuple[str, str]] = []  # files that would not decode (the scan's own skips are not cached)
         image_bytes = resolution * resolution * 3
         workers = workers or min(8, os.cpu_count() or 1)
 
@@ -214,9 +220,7 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
         with (
             open(pixel_path, "wb") as out,
             ThreadPoolExecutor(max_workers=workers) as pool,
-            tqdm(
-                total=len(scan.files), desc=f"decoding {scan.root.name}", unit="img", disable=not show_progress
-            ) as bar,
+            bar(total=len(scan.files), show=show_progress, desc=f"decoding {scan.root.name}", unit="img") as progress,
         ):
             for index, result in enumerate(_in_blocks(pool, decode, scan.files)):
                 if isinstance(result, str):
@@ -227,7 +231,7 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
                     out.write(array.tobytes())
                     kept.append(index)
                     grey_flags.append(grey)
-                bar.update(1)
+                progress.update(1)
             out.flush()
             os.fsync(out.fileno())
         index_data = {

@@ -9,7 +9,6 @@ trained and cached on first use.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import time
@@ -18,18 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from tqdm import tqdm
 
-from acgan.data.dataset import DatasetInfo, ImageDataset
+from acgan.data.dataset import DatasetInfo, ImageDataset, data_fingerprint
 from acgan.errors import AcganError
 from acgan.files import atomic_write_bytes
+from acgan.progress import bar
 
 FEATURE_DIM = 128
 CLASSIFIER_VERSION = 1
@@ -165,10 +163,9 @@ def train_classifier(
         optimizer = torch.optim.Adam(classifier.parameters(), lr=lr)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
         classifier.train()
-        bar = tqdm(
-            total=epochs * steps_per_epoch, unit="step", desc=f"classifier {info.name}", disable=not show_progress
-        )
-        with bar:
+        with bar(
+            total=epochs * steps_per_epoch, show=show_progress, unit="step", desc=f"classifier {info.name}"
+        ) as progress:
             for _ in range(epochs):
                 order = torch.randperm(len(train), generator=rng)
                 for step in range(steps_per_epoch):
@@ -183,9 +180,9 @@ def train_classifier(
                     loss.backward()
                     optimizer.step()
                     schedule.step()
-                    bar.update(1)
+                    progress.update(1)
                     if step % 50 == 0:
-                        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                        progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     return classifier.eval()
 
 
@@ -231,15 +228,6 @@ def shipped_classifier_bytes(dataset: str) -> bytes | None:
     """The classifier weights shipped inside the package for a built-in data set, if any."""
     resource = resources.files("acgan.evaluation").joinpath("weights", f"{dataset}.safetensors")
     return resource.read_bytes() if resource.is_file() else None
-
-
-def data_fingerprint(dataset: ImageDataset) -> str:
-    """A short hash of a data set's labels and every k-th image: changes when its content does."""
-    digest = hashlib.sha256(json.dumps(dataset.info.to_dict()).encode())
-    digest.update(dataset.labels.numpy().tobytes())
-    step = max(1, len(dataset) // 512)
-    digest.update(np.ascontiguousarray(np.asarray(dataset.pixels[::step])).tobytes())
-    return digest.hexdigest()[:12]
 
 
 def classifier_cache_path(train: ImageDataset, cache_dir: Path | None = None) -> Path:

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from acgan.data.dataset import DatasetInfo, ImageDataset
+from acgan.data.dataset import DatasetInfo, ImageDataset, data_fingerprint
 from acgan.data.locate import cache_root
 from acgan.errors import AcganError
-from acgan.evaluation.classifier import FEATURE_DIM, ReferenceClassifier, data_fingerprint, judge
+from acgan.evaluation.classifier import FEATURE_DIM, ReferenceClassifier, judge
 from acgan.evaluation.metrics import (
     classifier_score,
     conditional_accuracy,
@@ -324,12 +324,58 @@ def report_folder(weights_path: Path) -> Path:
     )
 
 
-def write_report(report: dict[str, Any], folder: Path) -> None:
-    """eval.json and confusion.png into `folder`; eval.json also beside the weights that were judged."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(report, indent=2).encode()
-    atomic_write_bytes(folder / "eval.json", data)
-    save_confusion_plot(report, folder / "confusion.png")
+REPORT_FILE = "eval.json"
+CONFUSION_FILE = "confusion.png"
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None (JSON has no NaN: other tools refuse the token)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def better_founded(existing: Any, report: dict[str, Any]) -> bool:
+    """Whether an `existing` eval.json judged the same weights at the same step on more samples than `report`."""
+    if not isinstance(existing, dict):
+        return False
+    same = (existing.get("checkpoint"), existing.get("step")) == (report.get("checkpoint"), report.get("step"))
+    samples = existing.get("num_samples")
+    return same and isinstance(samples, int) and samples > report.get("num_samples", 0)
+
+
+def write_report(report: dict[str, Any], folder: Path) -> list[str]:
+    """eval.json and confusion.png into `folder`, and eval.json beside the weights that were judged; what was done.
+
+    An eval.json of the same weights on more samples is kept: this report then goes to eval-nNUM.json (and
+    confusion-nNUM.png). An eval.json of other weights or another step is replaced, and the lines say so.
+    """
+    done = []
     checkpoint_dir = Path(report["checkpoint"]).parent if "checkpoint" in report else None
-    if checkpoint_dir is not None and checkpoint_dir != folder and checkpoint_dir.is_dir():
-        atomic_write_bytes(checkpoint_dir / "eval.json", data)
+    targets = [folder] + (
+        [checkpoint_dir] if checkpoint_dir and checkpoint_dir != folder and checkpoint_dir.is_dir() else []
+    )
+    data = json.dumps(json_safe(report), indent=2, allow_nan=False).encode()
+    for index, target in enumerate(targets):
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            existing = json.loads((target / REPORT_FILE).read_text())
+        except (OSError, ValueError):
+            existing = None
+        name, picture = REPORT_FILE, CONFUSION_FILE
+        if better_founded(existing, report):
+            name, picture = f"eval-n{report['num_samples']}.json", f"confusion-n{report['num_samples']}.png"
+            done.append(f"kept {target / REPORT_FILE} ({existing['num_samples']} samples of the same weights); "
+                        f"this evaluation is in {target / name}")  # fmt: skip
+        elif isinstance(existing, dict) and existing.get("num_samples") is not None:
+            done.append(f"replaced {target / REPORT_FILE} (step {existing.get('step')}, "
+                        f"{existing.get('num_samples')} samples) with this one")  # fmt: skip
+        atomic_write_bytes(target / name, data)
+        if index == 0:
+            save_confusion_plot(report, target / picture)
+            done.append(f"wrote {target / name} and {target / picture}")
+    return done

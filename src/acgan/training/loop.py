@@ -16,15 +16,23 @@ from tqdm import tqdm
 
 from acgan import __version__
 from acgan.augment import parse_policy
-from acgan.checkpoint import CheckpointContents, resolve_checkpoint_dir
+from acgan.checkpoint import (
+    CHECKPOINTS_DIR,
+    LATEST,
+    CheckpointContents,
+    read_meta,
+    read_pointer,
+    resolve_checkpoint_dir,
+)
 from acgan.config import MAX_SEED, TrainConfig, dataset_label, resolve_config
 from acgan.data.batches import fits_in_memory, streamed_batches
-from acgan.data.dataset import DatasetInfo, load_dataset, uint8_to_model_range
+from acgan.data.dataset import DatasetInfo, data_change, load_dataset, uint8_to_model_range
 from acgan.device import autocast, conv_layout, resolve_precision, select_device, tune_for
 from acgan.errors import AcganError, TrainingDiverged
 from acgan.memory import require_memory, training_step_bytes
 from acgan.models.networks import Generator, ModelConfig
 from acgan.objectives import build_objective
+from acgan.progress import TrainingProgress
 from acgan.sampling import make_latents, sample, to_uint8_hwc
 from acgan.training.distributed import (
     World,
@@ -37,6 +45,7 @@ from acgan.training.distributed import (
     mean_over_ranks,
 )
 from acgan.training.monitor import EvalTracker, source_collapse_warning
+from acgan.training.run_lock import RunLock
 from acgan.training.run_writer import RUN_CONFIG, RunWriter
 from acgan.training.signals import GracefulStop
 from acgan.training.state import build_train_state, restore_checkpoint, wrap_for_ranks
@@ -136,6 +145,26 @@ def training_facts(config: TrainConfig) -> dict[str, Any]:
     return {key: getattr(config, key) for key in keys if getattr(config, key) is not None}
 
 
+def resumed_data_note(run_dir: Path, info: DatasetInfo, data_record: dict[str, Any]) -> str | None:
+    """Compare the data a run resumes on with what its latest checkpoint recorded: AcganError when the classes or
+    the image shape changed (every label index would mean another class); a note when only the images did."""
+    if read_pointer(run_dir / CHECKPOINTS_DIR, LATEST) is None:
+        return None  # no checkpoint: the run starts again from step 0
+    meta = read_meta(resolve_checkpoint_dir(run_dir))
+    try:
+        saved = DatasetInfo.from_dict(meta["dataset"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AcganError(f"{resolve_checkpoint_dir(run_dir)}: meta.json is damaged ({exc})") from None
+    change = data_change(saved, info)
+    if change is not None:
+        raise AcganError(f"cannot resume {run_dir}: {change}")
+    before = meta.get("data")
+    if not isinstance(before, dict) or before.get("fingerprint") in (None, data_record["fingerprint"]):
+        return None
+    return (f"the training images changed since step {meta.get('step')} ({before.get('num_images')} -> "
+            f"{data_record['num_images']} images, the same classes); training continues on the images there now")  # fmt: skip
+
+
 def progress_grid(generator: Generator, fixed_z: torch.Tensor, info: DatasetInfo, title: str) -> Any:
     """A picture of GRID_COLUMNS fixed latents (columns) through every class (rows)."""
     k = info.num_classes
@@ -170,15 +199,43 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     config = resolve_config(config)
     joined = not dist_initialized()
     world = join_world(config.device)
+    lock = None
     try:
+        lock = lock_run_dir(run_dir, resume, world)
         return _train(config, run_dir, resume, show_progress and world.is_main, world)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise DiskFull(disk_full_message(run_dir, exc, world.size)) from None
     finally:
+        if lock is not None:
+            lock.release(remove_if_unused=True)
         if joined:
             leave_world()
+
+
+def lock_run_dir(run_dir: Path, resume: bool, world: World) -> RunLock | None:
+    """Rank 0 takes the run directory's lock (one writer per run) and checks that the run can start or resume
+    there; every rank raises the same AcganError when it cannot (the lock is then let go)."""
+    lock, refusal = None, None
+    if world.is_main:
+        try:
+            if resume:  # before the lock creates anything: a folder with no run to resume stays as it is
+                RunWriter(run_dir).check(resume)
+            lock = RunLock(run_dir)
+            lock.acquire()
+            RunWriter(run_dir).check(resume)  # under the lock: a run being written says "in use", not "exists"
+        except AcganError as exc:
+            if lock is not None:
+                lock.release(remove_if_unused=True)
+                lock = None
+            if not world.distributed:
+                raise
+            refusal = str(exc)
+    refusal = broadcast_from_main(refusal, world)
+    if refusal is not None:
+        raise AcganError(refusal)
+    return lock
 
 
 def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, world: World) -> TrainResult:
@@ -193,7 +250,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
     if world.is_main:
         barrier(world)
     info = dataset.info
-    for note in dataset.notes if world.is_main else ():
+    data_record = {"num_images": len(dataset), "fingerprint": dataset.content_fingerprint()}
+    resumed_note = resumed_data_note(run_dir, info, data_record) if resume else None
+    notes = [*dataset.notes, *([resumed_note] if resumed_note else [])]
+    for note in notes if world.is_main else ():
         tqdm.write(f"note: {note}", file=sys.stderr)
     augment = parse_policy(config.diffaugment or "")
     if "color" in augment and info.channels < 3:
@@ -231,8 +291,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
                              "runtime": {"device": str(device), "precision": precision,
                                          "data_loading": "stream" if stream else "memory",
                                          "torch_threads": torch.get_num_threads(), "world_size": world.size,
-                                         "global_batch_size": global_batch}}, step=state.step)  # fmt: skip
-        for note in dataset.notes:
+                                         "global_batch_size": global_batch}, "data": data_record}, step=state.step)  # fmt: skip
+        for note in notes:
             writer.warning(state.step, note)
     half = batch_size // 2
     if stream:
@@ -275,7 +335,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
             resume_state,
             {"acgan_version": __version__, "torch_version": torch.__version__,
              "images_seen": state.step * global_batch, "world_size": world.size, "train_config": config.to_dict(),
-             "model_config": model_config.to_dict(), "dataset": info.to_dict()},
+             "model_config": model_config.to_dict(), "dataset": info.to_dict(), "data": data_record},
             training_facts(config),
         )  # fmt: skip
         with stop.shielded():
@@ -309,10 +369,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
             evaluator = load_evaluator(info, data_dir=config.data_dir, seed=config.seed)
             tracker = EvalTracker(evaluator, writer, config.best_metric, config.eval_samples, config.seed)
 
-        bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
-                   disable=not show_progress or config.log_every > 0)  # fmt: skip
+        progress = TrainingProgress(total, state.step, show=show_progress and config.log_every == 0)
         stopped_by = "epochs"
-        with GracefulStop(repeat_interrupts=not world.distributed) as stop, bar:
+        with GracefulStop(repeat_interrupts=not world.distributed) as stop, progress:
             while True:
                 if total is not None and state.step >= total:
                     stopped_by = "steps" if config.steps is not None and state.step >= config.steps else "epochs"
@@ -372,8 +431,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool
                     if collapse and warned_epoch != state.step // steps_per_epoch:
                         warned_epoch = state.step // steps_per_epoch
                         warn(collapse)
-                    bar.set_postfix({k: f"{means[k]:.2f}" for k in PROGRESS_KEYS if k in means}, refresh=False)
-                bar.update(1)
+                    progress.statistics = {k: means[k] for k in PROGRESS_KEYS if k in means}
+                progress.update(state.step)
 
                 due = due_after(state.step, steps_per_epoch, config, minutes_since_save)
                 epoch = state.step // steps_per_epoch

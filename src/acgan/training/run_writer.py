@@ -11,6 +11,7 @@ RUN/tensorboard/         TensorBoard event files (unless turned off): the same s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
 from acgan.files import atomic_write_bytes, picture_bytes
 from acgan.models.networks import ModelConfig
+from acgan.training.run_lock import pid_alive
 from acgan.training.tensorboard import TensorBoardLog
 from acgan.visualize import plot_losses, read_jsonl, save_gif
 
@@ -84,10 +86,12 @@ class RunWriter:
         return resume and self.has_checkpoint
 
     def _remove_torn_writes(self) -> None:
-        """Delete the temporary files of writes a crash interrupted (atomic writes name them .NAME.tmp-PID)."""
+        """Delete the temporary files of writes a crash interrupted (atomic writes name them .NAME.tmp-PID); those of
+        a live process (`acgan evaluate` writing eval.json while this run trains) are left to it."""
         for folder in (self.run_dir, self.run_dir / SAMPLES):
             for path in folder.glob(".*.tmp-*") if folder.is_dir() else ():
-                if path.is_file():
+                pid = path.name.rpartition(".tmp-")[2]
+                if path.is_file() and not (pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))):
                     path.unlink(missing_ok=True)
 
     def _clear_partial_run(self) -> None:
