@@ -8,11 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from acgan.data.idx import sha256_hex, write_idx
 from acgan.data.registry import MNIST, DatasetSpec, FileSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests: CI runs a fixed (derandomised) sample; HYPOTHESIS_PROFILE=explore searches much further.
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("explore", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def assert_same_weights(first_run: Path, second_run: Path) -> None:

@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 from acgan.checkpoint import read_weights, resolve_checkpoint_dir
 from acgan.config import TrainConfig
 from acgan.errors import AcganError, CheckpointError
-from acgan.sampling import labels_for_request, load_generator, make_latents, resolve_label, sample
+from acgan.labels import labels_for_request, resolve_label
+from acgan.sampling import load_generator, make_latents, sample
 from acgan.training import train
 
 

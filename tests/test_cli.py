@@ -16,24 +16,10 @@ import pytest
 from PIL import Image
 
 from acgan.cli import main
+from tests.helpers import assert_one_line_error, run_cli
 from tests.test_models import KERAS_COUNTS
 
 TINY = ["--dataset", "mnist", "--limit", "64", "--batch-size", "16", "--device", "cpu", "--no-progress"]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code != 0
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("acgan: error:") and "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def tree_digest(folder: Path) -> str:
@@ -56,15 +42,15 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_summary_prints_keras_counts_for_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
     for preset, (g_count, d_count) in KERAS_COUNTS.items():
-        code, out, _ = run_cli(capsys, "summary", "--preset", preset)
+        code, out, _ = run_cli(["summary", "--preset", preset], capsys)
         assert code == 0
         assert f"generator params: {g_count:,}" in out and f"discriminator params: {d_count:,}" in out
         assert "Output Shape" in out and "(None, 1, 28, 28)" in out
 
 
 def test_train_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run_cli(capsys, "train", "--dataset", "mnist", "--steps", "5", "--seed", "3",
-                           "--run-dir", str(tmp_path / "r"), "--dry-run")  # fmt: skip
+    code, out, _ = run_cli(["train", "--dataset", "mnist", "--steps", "5", "--seed", "3",
+                           "--run-dir", str(tmp_path / "r"), "--dry-run"], capsys)  # fmt: skip
     assert code == 0
     resolved = json.loads(out)["train"]
     assert resolved["steps"] == 5 and resolved["epochs"] is None and resolved["seed"] == 3
@@ -72,7 +58,7 @@ def test_train_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[
     training = ("lr_g", "lr_d", "ema_decay", "precision")
     assert [resolved[k] for k in training] == [1e-3, 1e-3, 0.999, "auto"]
     code, out, _ = run_cli(
-        capsys, "train", "--preset", "brownlee", "--lr-d", "1e-4", "--run-dir", str(tmp_path / "b"), "--dry-run"
+        ["train", "--preset", "brownlee", "--lr-d", "1e-4", "--run-dir", str(tmp_path / "b"), "--dry-run"], capsys
     )
     resolved = json.loads(out)["train"]
     assert [resolved[k] for k in training] == [2e-4, 1e-4, 0.0, "fp32"]
@@ -80,7 +66,9 @@ def test_train_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[
 
 
 def test_train_prints_the_seed_log_line(capsys: pytest.CaptureFixture[str], data_root: Path, tmp_path: Path) -> None:
-    code, out, _ = run_cli(capsys, "train", *TINY, "--run-dir", str(tmp_path / "r"), "--steps", "4", "--log-every", "2")
+    code, out, _ = run_cli(
+        ["train", *TINY, "--run-dir", str(tmp_path / "r"), "--steps", "4", "--log-every", "2"], capsys
+    )
     assert code == 0
     lines = [line for line in out.splitlines() if line.startswith(">")]
     assert [line.split(",")[0] for line in lines] == [">2", ">4"]
@@ -94,32 +82,32 @@ def test_resume_continues_and_rejects_architecture_changes(
 
     run = tmp_path / "copy"
     shutil.copytree(trained_run, run)
-    code, out, _ = run_cli(capsys, "train", "--resume", str(run), "--epochs", "2", "--no-progress")
+    code, out, _ = run_cli(["train", "--resume", str(run), "--epochs", "2", "--no-progress"], capsys)
     assert code == 0 and "8 steps (2.00 epochs" in out
-    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--preset", "brownlee")
+    code, _, err = run_cli(["train", "--resume", str(run), "--preset", "brownlee"], capsys)
     assert_one_line_error(code, err, "--preset cannot change when resuming")
 
 
 def test_generate_png_npz_and_folder(capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path) -> None:
-    code, _, _ = run_cli(capsys, "generate", "--checkpoint", str(trained_run), "--label", "7", "--num", "16",
-                         "--seed", "1", "--output", str(tmp_path / "sevens.png"))  # fmt: skip
+    code, _, _ = run_cli(["generate", "--checkpoint", str(trained_run), "--label", "7", "--num", "16",
+                         "--seed", "1", "--output", str(tmp_path / "sevens.png")], capsys)  # fmt: skip
     assert code == 0
     assert Image.open(tmp_path / "sevens.png").size == (4 * 58 + 2, 4 * 58 + 2)  # 4 x 4 at 2x, 2 px padding
-    code, _, _ = run_cli(capsys, "generate", "--checkpoint", str(trained_run), "--label", "all", "--num", "30",
-                         "--output", str(tmp_path / "all.npz"))  # fmt: skip
+    code, _, _ = run_cli(["generate", "--checkpoint", str(trained_run), "--label", "all", "--num", "30",
+                         "--output", str(tmp_path / "all.npz")], capsys)  # fmt: skip
     assert code == 0
     arrays = np.load(tmp_path / "all.npz")
     assert arrays["images"].shape == (30, 28, 28, 1) and arrays["images"].dtype == np.uint8
     assert arrays["labels"].dtype == np.int64 and np.bincount(arrays["labels"]).tolist() == [3] * 10
-    code, _, _ = run_cli(capsys, "generate", "--checkpoint", str(trained_run), "--label", "3", "--num", "5",
-                         "--output", str(tmp_path / "pngs") + "/")  # fmt: skip
+    code, _, _ = run_cli(["generate", "--checkpoint", str(trained_run), "--label", "3", "--num", "5",
+                         "--output", str(tmp_path / "pngs") + "/"], capsys)  # fmt: skip
     assert code == 0
     files = sorted((tmp_path / "pngs").glob("*.png"))
     assert [f.name for f in files][:2] == ["00000_3_3.png", "00001_3_3.png"] and len(files) == 5
     assert json.loads((tmp_path / "pngs" / "class_names.json").read_text()) == [str(d) for d in range(10)]
     assert Image.open(files[0]).size == (28, 28)
-    code, _, _ = run_cli(capsys, "generate", "--checkpoint", str(trained_run), "--label", "all", "--num", "20",
-                         "--output", str(tmp_path / "rows.png"))  # fmt: skip
+    code, _, _ = run_cli(["generate", "--checkpoint", str(trained_run), "--label", "all", "--num", "20",
+                         "--output", str(tmp_path / "rows.png")], capsys)  # fmt: skip
     assert code == 0 and Image.open(tmp_path / "rows.png").height > 10 * 56
 
 
@@ -141,7 +129,7 @@ def test_generate_is_reproducible(capsys: pytest.CaptureFixture[str], trained_ru
     ],
 )
 def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str], args: list[str], fragments: list[str]) -> None:
-    code, _, err = run_cli(capsys, *args)
+    code, _, err = run_cli([*args], capsys)
     assert_one_line_error(code, err, *fragments)
 
 
@@ -164,7 +152,7 @@ def test_bad_generate_input_gets_one_line_and_leaves_checkpoints_alone(
     for flag, value in zip(extra[::2], extra[1::2], strict=True):
         base[flag] = value
     args = ["generate", "--checkpoint", str(trained_run)] + [x for kv in base.items() for x in kv]
-    code, _, err = run_cli(capsys, *args)
+    code, _, err = run_cli([*args], capsys)
     assert_one_line_error(code, err, *fragments)
     assert tree_digest(trained_run / "checkpoints") == before
 
@@ -174,12 +162,12 @@ def test_unreadable_and_mismatched_checkpoints(
 ) -> None:
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00" * 64)
-    code, _, err = run_cli(capsys, "generate", "--checkpoint", str(garbage), "--output", str(tmp_path / "x.png"))
+    code, _, err = run_cli(["generate", "--checkpoint", str(garbage), "--output", str(tmp_path / "x.png")], capsys)
     assert_one_line_error(code, err, "garbage.safetensors")
     broken = tmp_path / "broken"
     (broken / "checkpoints").mkdir(parents=True)
     (broken / "checkpoints" / "latest").write_text("step_00000099")
-    code, _, err = run_cli(capsys, "generate", "--checkpoint", str(broken), "--output", str(tmp_path / "x.png"))
+    code, _, err = run_cli(["generate", "--checkpoint", str(broken), "--output", str(tmp_path / "x.png")], capsys)
     assert_one_line_error(code, err, "missing or incomplete")
 
 
@@ -192,8 +180,8 @@ def test_missing_data_is_one_clear_line(capsys: pytest.CaptureFixture[str], tmp_
 
     monkeypatch.setitem(DATASETS, "mnist", replace(MNIST, mirrors=(_closed_port_url(),)))
     (tmp_path / "none").mkdir()  # an existing folder without the data set (a missing --data-dir is a usage error)
-    code, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
-                           "--run-dir", str(tmp_path / "run"), "--no-progress")  # fmt: skip
+    code, _, err = run_cli(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
+                           "--run-dir", str(tmp_path / "run"), "--no-progress"], capsys)  # fmt: skip
     assert_one_line_error(code, err, "data set 'mnist': missing", str(tmp_path / "none" / "mnist"), "Download failed")
 
 

@@ -17,7 +17,7 @@ import pytest
 from acgan.cli import cli, main
 from acgan.config import TrainConfig
 from acgan.training import train
-from tests.test_folders import make_folder
+from tests.helpers import make_folder
 
 
 def walk(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
@@ -41,7 +41,7 @@ def type_bad_values(param: click.Option) -> list[str]:
             values += [str(kind.max + 1), str(kind.max * 10**12)]
         return values
     if isinstance(kind, click.FloatRange):
-        values = ["abc", "nan", "-inf"]
+        values = ["abc", "nan", "-inf", "1e300", "-1e300", "3.5e38"]  # valid Python floats beyond float32
         if kind.min is not None:
             values.append(str(kind.min - 1) if not kind.min_open else str(kind.min))
         values.append("inf" if kind.max is None else str(kind.max + 1))
@@ -70,8 +70,14 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (no_checkpoint / "config.json").write_text("{}")
     existing = root / "exists.png"
     existing.write_bytes(b"precious")
+    pointers = {}  # runs whose checkpoints/latest holds a path: followed, it would lead out of the run
+    for name, content in (("absolute", str(run.resolve() / "checkpoints" / "step_00000001")),
+                          ("dotdot", "../../run/checkpoints/step_00000001"), ("huge", "step_" + "0" * 10**6)):  # fmt: skip
+        shutil.copytree(run, root / f"pointer-{name}")
+        (root / f"pointer-{name}" / "checkpoints" / "latest").write_text(content)
+        pointers[f"pointer_{name}"] = root / f"pointer-{name}"
     return {"root": root, "folder": folder, "run": run, "one_class": one_class, "empty": empty,
-            "garbage": garbage, "text": text, "no_checkpoint": no_checkpoint, "existing": existing}  # fmt: skip
+            "garbage": garbage, "text": text, "no_checkpoint": no_checkpoint, "existing": existing, **pointers}  # fmt: skip
 
 
 def base_arguments(command: tuple[str, ...], places: dict[str, Path], work: Path) -> dict[str, str]:
@@ -95,15 +101,17 @@ def base_arguments(command: tuple[str, ...], places: dict[str, Path], work: Path
 def bad_values(option: str, command: tuple[str, ...], places: dict[str, Path]) -> list[str]:
     """What makes a value of `option` bad beyond its type."""
     p = {name: str(path) for name, path in places.items()}
-    checkpoint = [p["garbage"], p["empty"], p["no_checkpoint"], p["root"] + "/missing", p["text"], ""]
+    pointers = [p["pointer_absolute"], p["pointer_dotdot"], p["pointer_huge"]]
+    checkpoint = [p["garbage"], p["empty"], p["no_checkpoint"], p["root"] + "/missing", p["text"], "", *pointers]
     return {
         "--checkpoint": checkpoint,
-        "--resume": [p["empty"], p["root"] + "/missing", p["text"]],
+        "--resume": [p["empty"], p["root"] + "/missing", p["text"], *pointers],
         "--run-dir": [p["text"], p["run"]],
         "--dataset": ["no-such-dataset", p["empty"], p["one_class"], p["text"], p["root"] + "/missing", ""]
         if command != ("evaluate",) else [p["empty"], p["root"] + "/missing", p["text"], p["one_class"]],
         "--data-dir": [p["root"] + "/missing", p["text"]],
-        "--label": ["no-such-class", "99", "-1", "", "²", "1.5"],
+        "--label": ["no-such-class", "99", "-1", "", "²", "1.5", "index:3", "index:-1", "index:", "index:1.0",
+                    "name:0", "name:", "ＣＩＲＣＬＥ", "x" * 5000],
         "--output": {
             ("generate",): ["x.txt", p["existing"], "/proc/x.png", "/proc/out/", ""],
             ("export",): ["/proc/g.onnx", p["empty"], p["root"] + "/g.txt", ""],

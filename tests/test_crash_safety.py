@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_folders import make_folder
+from tests.helpers import make_folder
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "40", "--batch-size", "8", "--width", "4", "--checkpoint-every", "5", "--limit", "0"]

@@ -20,7 +20,7 @@ from acgan.launch import strip_nproc
 from acgan.training.distributed import rank_seed
 from acgan.training.signals import GracefulStop
 from tests.conftest import assert_same_weights
-from tests.test_folders import make_folder
+from tests.helpers import make_folder
 
 FLAGS = ["--batch-size", "16", "--width", "8", "--device", "cpu", "--precision", "fp32", "--no-progress",
          "--nproc", "2"]  # fmt: skip

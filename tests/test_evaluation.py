@@ -171,7 +171,7 @@ def test_too_few_samples_per_class_is_a_clear_error() -> None:
 
 
 def test_evaluate_bad_input_gets_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from tests.test_cli import assert_one_line_error
+    from tests.helpers import assert_one_line_error
 
     code = main(["evaluate", "--checkpoint", str(tmp_path / "missing")])
     assert_one_line_error(code, capsys.readouterr().err, "checkpoint not found")

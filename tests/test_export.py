@@ -16,7 +16,7 @@ from acgan.cli import main
 from acgan.errors import AcganError
 from acgan.export import TOLERANCE, export_generator
 from acgan.sampling import load_generator, make_latents
-from tests.test_serving import write_checkpoint
+from tests.helpers import write_checkpoint
 
 
 @pytest.fixture(scope="module")

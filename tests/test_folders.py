@@ -19,7 +19,6 @@ import pytest
 import torch
 from PIL import Image
 
-from acgan.cli import main
 from acgan.config import TrainConfig
 from acgan.data import load_dataset
 from acgan.data.batches import step_indices
@@ -31,39 +30,9 @@ from acgan.models.networks import ModelConfig
 from acgan.models.presets import PRESETS, build_discriminator, build_generator
 from acgan.training import train
 from tests.conftest import REPO_ROOT, assert_same_weights
+from tests.helpers import cli_output, make_folder, make_image
 
-COLOURS = ((220, 40, 40), (40, 200, 60), (50, 70, 230))
 SHARED = REPO_ROOT.parent / "shared" / "data"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run `acgan ARGS` in-process; (exit code, stdout + stderr)."""
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def make_image(label: int, index: int, size: int = 32, grey: bool = False) -> Image.Image:
-    """A class-coloured square on a darker background, shifted by `index` (so images differ within a class)."""
-    array = np.full((size, size, 3), 20, dtype=np.uint8)
-    offset = index % (size // 4)
-    array[offset : offset + size // 2, offset : offset + size // 2] = COLOURS[label % len(COLOURS)]
-    if grey:
-        return Image.fromarray(array.mean(axis=2).astype(np.uint8), mode="L")
-    return Image.fromarray(array)
-
-
-def make_folder(root: Path, classes: tuple[str, ...] = ("circle", "square", "triangle"), per_class: int = 20,
-                size: int = 32, grey: bool = False, split: bool = False) -> Path:  # fmt: skip
-    """ROOT/<class>/*.png (or ROOT/train/ and ROOT/test/ with a quarter of the images in test)."""
-    for label, name in enumerate(classes):
-        for index in range(per_class):
-            part = ("test" if index % 4 == 0 else "train") if split else ""
-            folder = root / part / name
-            folder.mkdir(parents=True, exist_ok=True)
-            suffix = ".jpg" if index % 5 == 1 and not grey else ".png"
-            make_image(label, index, size, grey).save(folder / f"{index:03d}{suffix}", quality=95)
-    return root
 
 
 def png_with_size(width: int, height: int) -> bytes:
@@ -171,7 +140,9 @@ def test_unusable_folders_fail_with_one_line(tmp_path: Path, layout: str, capsys
         expected = "has no class folders"
     with pytest.raises(DataError, match=expected):
         load_dataset(str(root), "train")
-    code, output = run_cli(["train", "--dataset", str(root), "--steps", "1", "--run-dir", str(tmp_path / "r")], capsys)
+    code, output = cli_output(
+        ["train", "--dataset", str(root), "--steps", "1", "--run-dir", str(tmp_path / "r")], capsys
+    )
     assert code == 1 and expected in output and "Traceback" not in output
     assert [line.startswith("acgan: error:") for line in output.strip().splitlines()][-1:] == [True]
     assert sum("acgan: error:" in line for line in output.splitlines()) == 1
@@ -361,27 +332,27 @@ def test_colour_folder_end_to_end_from_the_cli(tmp_path: Path, capsys: pytest.Ca
     root = make_folder(tmp_path / "shapes", per_class=24)
     run = tmp_path / "run"
     flags = ["--batch-size", "16", "--width", "8", "--device", "cpu", "--precision", "fp32", "--no-progress"]
-    code, output = run_cli(["train", "--dataset", str(root), "--steps", "4", "--run-dir", str(run), *flags], capsys)
+    code, output = cli_output(["train", "--dataset", str(root), "--steps", "4", "--run-dir", str(run), *flags], capsys)
     assert code == 0, output
-    code, output = run_cli(["train", "--resume", str(run), "--steps", "6", "--no-progress"], capsys)
+    code, output = cli_output(["train", "--resume", str(run), "--steps", "6", "--no-progress"], capsys)
     assert code == 0, output
     grid = Image.open(next((run / "samples").glob("*.png")))
     assert grid.mode == "RGB"
 
-    code, output = run_cli(["generate", "--checkpoint", str(run), "--label", "square", "--num", "5",
+    code, output = cli_output(["generate", "--checkpoint", str(run), "--label", "square", "--num", "5",
                                  "--output", str(tmp_path / "out.npz")], capsys)  # fmt: skip
     assert code == 0, output
     arrays = np.load(tmp_path / "out.npz")
     assert arrays["images"].shape == (5, 32, 32, 3) and set(arrays["labels"].tolist()) == {1}
     assert arrays["class_names"].tolist() == ["circle", "square", "triangle"]
-    code, output = run_cli(
+    code, output = cli_output(
         ["generate", "--checkpoint", str(run), "--num", "6", "--output", str(tmp_path / "each") + "/"], capsys
     )
     assert code == 0, output
     assert json.loads((tmp_path / "each" / "class_names.json").read_text()) == ["circle", "square", "triangle"]
     assert Image.open(next((tmp_path / "each").glob("*_2_triangle.png"))).mode == "RGB"
 
-    code, output = run_cli(["evaluate", "--checkpoint", str(run), "--num", "60", "--json"], capsys)
+    code, output = cli_output(["evaluate", "--checkpoint", str(run), "--num", "60", "--json"], capsys)
     assert code == 0, output
     report = json.loads(next(line for line in output.splitlines() if line.startswith("{")))  # stdout: one JSON line
     assert report["dataset"] == "shapes" and report["classifier"]["arch"] == "colour"
@@ -390,9 +361,9 @@ def test_colour_folder_end_to_end_from_the_cli(tmp_path: Path, capsys: pytest.Ca
 
     moved = tmp_path / "moved"
     os.rename(root, moved)
-    code, output = run_cli(["evaluate", "--checkpoint", str(run), "--num", "60"], capsys)
+    code, output = cli_output(["evaluate", "--checkpoint", str(run), "--num", "60"], capsys)
     assert code == 1 and "--dataset PATH" in output and "Traceback" not in output
-    code, output = run_cli(["evaluate", "--checkpoint", str(run), "--num", "60", "--dataset", str(moved)], capsys)
+    code, output = cli_output(["evaluate", "--checkpoint", str(run), "--num", "60", "--dataset", str(moved)], capsys)
     assert code == 0, output
 
     from fastapi.testclient import TestClient
@@ -416,12 +387,12 @@ def test_real_cifar_subset_trains_from_the_cli_with_skip_checksums(
     run = tmp_path / "run"
     base = ["train", "--dataset", str(SHARED / "cifar10-subset"), "--steps", "3", "--limit", "64", "--batch-size", "16",
             "--width", "8", "--device", "cpu", "--no-progress", "--run-dir", str(run)]  # fmt: skip
-    code, output = run_cli(base, capsys)
+    code, output = cli_output(base, capsys)
     assert code == 1 and "--skip-checksums" in output and not run.exists()
-    code, output = run_cli([*base, "--skip-checksums"], capsys)
+    code, output = cli_output([*base, "--skip-checksums"], capsys)
     assert code == 0, output
-    code, output = run_cli(["info", "--checkpoint", str(run)], capsys)
+    code, output = cli_output(["info", "--checkpoint", str(run)], capsys)
     assert "cifar10-subset from" in output and "checksums skipped" in output and "3x32x32" in output
-    code, output = run_cli(["generate", "--checkpoint", str(run), "--label", "horse", "--num", "4",
+    code, output = cli_output(["generate", "--checkpoint", str(run), "--label", "horse", "--num", "4",
                             "--output", str(tmp_path / "horses.png")], capsys)  # fmt: skip
     assert code == 0 and Image.open(tmp_path / "horses.png").mode == "RGB"

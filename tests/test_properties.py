@@ -11,7 +11,6 @@ import contextlib
 import gzip
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -39,17 +38,12 @@ from acgan.data.folders import decode_folder, scan_folder
 from acgan.data.idx import parse_idx, read_idx
 from acgan.data.images import UnusableImage, decode_image
 from acgan.errors import AcganError
+from acgan.labels import labels_for_request, resolve_label
 from acgan.models import ModelConfig, build_generator
-from acgan.sampling import labels_for_request, load_generator, resolve_label
+from acgan.sampling import load_generator
 from acgan.training.loop import read_run_config
 from acgan.training.run_writer import RunWriter
 from acgan.visualize import plot_losses, read_jsonl
-
-settings.register_profile(
-    "ci", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("explore", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # JSON values of every shape: what a hand-edited or damaged file may hold.
 json_values = st.recursive(

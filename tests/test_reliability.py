@@ -16,20 +16,11 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from acgan.checkpoint import TRAIN_STATE_FILE, resolve_checkpoint_dir
-from acgan.cli import main
 from acgan.config import MAX_SEED, TrainConfig
 from acgan.errors import AcganError, CheckpointError
 from acgan.sampling import load_generator
 from acgan.training import train
-from tests.test_folders import make_folder
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert "Traceback" not in output, output
-    return code, output
+from tests.helpers import cli_output, make_folder
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +49,18 @@ def copy_checkpoint(run: Path, tmp_path: Path) -> Path:
 
 def test_one_seed_range_everywhere(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for seed in ("-1", str(MAX_SEED + 1)):
-        code, output = run_cli(["generate", "--checkpoint", str(run), "--seed", seed, "--output",
+        code, output = cli_output(["generate", "--checkpoint", str(run), "--seed", seed, "--output",
                                 str(tmp_path / "x.png")], capsys)  # fmt: skip
         assert code == 2 and "--seed" in output
-    code, output = run_cli(["generate", "--checkpoint", str(run), "--seed", str(MAX_SEED), "--num", "3",
+    code, output = cli_output(["generate", "--checkpoint", str(run), "--seed", str(MAX_SEED), "--num", "3",
                             "--output", str(tmp_path / "x.png")], capsys)  # fmt: skip
     assert code == 1 and "image i uses seed + i" in output and not (tmp_path / "x.png").exists()
-    code, _ = run_cli(["generate", "--checkpoint", str(run), "--seed", str(MAX_SEED - 2), "--num", "3",
+    code, _ = cli_output(["generate", "--checkpoint", str(run), "--seed", str(MAX_SEED - 2), "--num", "3",
                        "--output", str(tmp_path / "top.npz")], capsys)  # fmt: skip
     assert code == 0
     with pytest.raises(AcganError, match="seed must be in"):
         TrainConfig(seed=-1)
-    code, output = run_cli(["train", "--seed", str(2**64), "--steps", "1"], capsys)
+    code, output = cli_output(["train", "--seed", str(2**64), "--steps", "1"], capsys)
     assert code == 2 and "--seed" in output
 
     from fastapi.testclient import TestClient
@@ -87,9 +78,9 @@ def test_generate_replaces_nothing_unless_forced_and_streams_folders(
 ) -> None:
     target = tmp_path / "grid.png"
     target.write_bytes(b"precious")
-    code, output = run_cli(["generate", "--checkpoint", str(run), "--num", "9", "--output", str(target)], capsys)
+    code, output = cli_output(["generate", "--checkpoint", str(run), "--num", "9", "--output", str(target)], capsys)
     assert code == 1 and "--force" in output and target.read_bytes() == b"precious"
-    code, output = run_cli(
+    code, output = cli_output(
         ["generate", "--checkpoint", str(run), "--num", "9", "--output", str(target), "--force"], capsys
     )
     assert code == 0 and Image.open(target).size[0] > 0, output
@@ -97,15 +88,15 @@ def test_generate_replaces_nothing_unless_forced_and_streams_folders(
     folder = tmp_path / "images"
     folder.mkdir()
     (folder / "mine.txt").write_text("keep")
-    code, output = run_cli(["generate", "--checkpoint", str(run), "--output", str(folder) + "/"], capsys)
+    code, output = cli_output(["generate", "--checkpoint", str(run), "--output", str(folder) + "/"], capsys)
     assert code == 1 and "not empty" in output and sorted(p.name for p in folder.iterdir()) == ["mine.txt"]
 
     # a folder is written chunk by chunk; the images are those of one call (image i uses seed + i)
     monkeypatch.setattr("acgan.cli.GENERATE_CHUNK", 3)
-    code, _ = run_cli(["generate", "--checkpoint", str(run), "--num", "7", "--label", "1", "--seed", "5", "--output",
+    code, _ = cli_output(["generate", "--checkpoint", str(run), "--num", "7", "--label", "1", "--seed", "5", "--output",
                        str(tmp_path / "chunks") + "/"], capsys)  # fmt: skip
     assert code == 0
-    code, _ = run_cli(["generate", "--checkpoint", str(run), "--num", "7", "--label", "1", "--seed", "5", "--output",
+    code, _ = cli_output(["generate", "--checkpoint", str(run), "--num", "7", "--label", "1", "--seed", "5", "--output",
                        str(tmp_path / "all.npz")], capsys)  # fmt: skip
     assert code == 0
     arrays = np.load(tmp_path / "all.npz")
@@ -114,7 +105,7 @@ def test_generate_replaces_nothing_unless_forced_and_streams_folders(
     for index, path in enumerate(files):
         assert np.array_equal(np.asarray(Image.open(path)), arrays["images"][index]), path.name
 
-    code, output = run_cli(["generate", "--checkpoint", str(run), "--num", "20000", "--output",
+    code, output = cli_output(["generate", "--checkpoint", str(run), "--num", "20000", "--output",
                             str(tmp_path / "huge.png")], capsys)  # fmt: skip
     assert code == 1 and "too many for one PNG grid" in output
 
@@ -174,7 +165,7 @@ def test_a_damaged_train_state_is_one_line_without_unsafe_advice(
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     (resolve_checkpoint_dir(copy) / TRAIN_STATE_FILE).write_bytes(content)
-    code, output = run_cli(["train", "--resume", str(copy), "--steps", "4", "--no-progress"], capsys)
+    code, output = cli_output(["train", "--resume", str(copy), "--steps", "4", "--no-progress"], capsys)
     assert code == 1 and "damaged" in output and "weights_only" not in output
     assert len([line for line in output.splitlines() if line.startswith("acgan:")]) == 1
 
@@ -185,7 +176,7 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_do(run: Path, tmp_path
 
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
-    code, output = run_cli(["train", "--resume", str(copy), "--no-progress"], capsys)
+    code, output = cli_output(["train", "--resume", str(copy), "--no-progress"], capsys)
     assert code == 1 and "nothing to do" in output and "--steps" in output
 
 
@@ -196,14 +187,14 @@ def test_evaluate_prints_its_results_before_a_failed_write(
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr("acgan.evaluation.evaluate.write_report", refuse)
-    code, output = run_cli(["evaluate", "--checkpoint", str(run), "--num", "60"], capsys)
+    code, output = cli_output(["evaluate", "--checkpoint", str(run), "--num", "60"], capsys)
     assert code == 1 and "conditional accuracy" in output and "could not save the results above" in output
 
 
 def test_limits_on_sizes_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    code, output = run_cli(["summary", "--preset", "dcgan", "--resolution", "100000"], capsys)
+    code, output = cli_output(["summary", "--preset", "dcgan", "--resolution", "100000"], capsys)
     assert code == 2 and "--resolution" in output
-    code, output = run_cli(["summary", "--preset", "dcgan", "--z-dim", "100000000"], capsys)
+    code, output = cli_output(["summary", "--preset", "dcgan", "--z-dim", "100000000"], capsys)
     assert code == 2 and "--z-dim" in output
 
 
@@ -232,14 +223,14 @@ def test_serve_on_port_zero_prints_the_real_port(run: Path) -> None:
 def test_export_refuses_a_wrong_suffix_and_replaces_nothing_unless_forced(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, output = run_cli(["export", "--checkpoint", str(run), "--output", str(tmp_path / "g.txt")], capsys)
+    code, output = cli_output(["export", "--checkpoint", str(run), "--output", str(tmp_path / "g.txt")], capsys)
     assert code == 1 and "ending in .onnx" in output and not (tmp_path / "g.txt").exists()
     target = tmp_path / "g.pt"
     target.write_bytes(b"precious")
-    code, output = run_cli(["export", "--checkpoint", str(run), "--format", "torchscript", "--output", str(target)],
+    code, output = cli_output(["export", "--checkpoint", str(run), "--format", "torchscript", "--output", str(target)],
                            capsys)  # fmt: skip
     assert code == 1 and "--force" in output and target.read_bytes() == b"precious"
-    code, _ = run_cli(["export", "--checkpoint", str(run), "--format", "torchscript", "--output", str(target),
+    code, _ = cli_output(["export", "--checkpoint", str(run), "--format", "torchscript", "--output", str(target),
                        "--force"], capsys)  # fmt: skip
     assert code == 0 and target.read_bytes() != b"precious"
 
@@ -248,7 +239,7 @@ def test_a_batch_beyond_memory_is_refused_before_anything_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = make_folder(tmp_path / "shapes", per_class=4, size=16)
-    code, output = run_cli(["train", "--dataset", str(folder), "--batch-size", str(2 * 10**8), "--steps", "1",
+    code, output = cli_output(["train", "--dataset", str(folder), "--batch-size", str(2 * 10**8), "--steps", "1",
                             "--run-dir", str(tmp_path / "run"), "--device", "cpu"], capsys)  # fmt: skip
     assert code == 1 and "use a smaller --batch-size" in output and "GiB of memory" in output
     assert not (tmp_path / "run").exists()

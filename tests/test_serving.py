@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,30 +14,11 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from PIL import Image
 
-from acgan.checkpoint import atomic_write_bytes, safetensors_bytes
-from acgan.data.dataset import DatasetInfo
-from acgan.data.registry import FASHION_MNIST
 from acgan.errors import AcganError
-from acgan.models import ModelConfig, build_generator
 from acgan.sampling import interpolation_latents, load_generator, make_latents, sample, slerp
 from acgan.serving import ServeOptions, create_app
 from acgan.serving.batcher import MicroBatcher
-
-INFO = DatasetInfo("fashion-mnist", 10, 1, 28, FASHION_MNIST.class_names)
-
-
-def write_checkpoint(folder: Path, with_eval: bool = False) -> Path:
-    """A dcgan generator (random weights, BatchNorm statistics moved off their defaults) as generator.safetensors."""
-    config = ModelConfig("dcgan", 100, INFO.num_classes, INFO.channels, INFO.resolution)
-    generator = build_generator(config, seed=0)
-    generator(torch.randn(32, 100), torch.arange(32) % 10)  # one train-mode pass: BatchNorm statistics not default
-    path = folder / "generator.safetensors"
-    training = {"preset": "dcgan", "objective": "tac", "class_weight": 1.0, "spectral_norm": True}
-    atomic_write_bytes(path, safetensors_bytes(generator, config, INFO, step=123, training=training))
-    if with_eval:
-        report = {"num_samples": 1000, "metrics": {"conditional_accuracy": {"generated": 0.5, "real": 0.9}}}
-        (folder / "eval.json").write_text(json.dumps(report))
-    return path
+from tests.helpers import write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +123,49 @@ def test_bad_input_is_a_422_naming_the_field(client: TestClient, query: str, fie
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/json"
     assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+TOP = 2**63 - 1  # MAX_SEED
+# Every endpoint's bad input, each with the 4xx it must get (never a 5xx): a field's own bounds, what spans
+# fields (seed + n - 1, rows x classes), labels, types, and values that overflow.
+BAD_REQUESTS = {
+    "/api/v1/generate": [
+        ("n=0", 422), ("n=65", 422), ("n=abc", 422), ("n=1e3", 422), (f"n={2**70}", 422), ("n=", 422),
+        ("seed=-1", 422), (f"seed={TOP + 1}", 422), (f"seed={TOP}&n=2", 422), (f"seed={TOP - 15}&n=17", 422),
+        ("seed=1.5", 422), ("seed=nan", 422), ("label=99", 422), ("label=-1", 422), ("label=index:10", 422),
+        ("label=index:x", 422), ("label=name:0", 422), ("label=", 422), ("label=%C2%B2", 422), ("label=nope", 422),
+        ("format=gif", 422), ("columns=0", 422), ("columns=65", 422), ("scale=0", 422), ("scale=9", 422),
+        ("scale=inf", 422),
+    ],
+    "/api/v1/interpolate": [
+        ("steps=1", 422), ("steps=17", 422), ("seed_a=-1", 422), (f"seed_b={TOP + 1}", 422), ("seed_a=x", 422),
+        ("label=Sneakers", 422), ("label=index:10", 422), ("format=jpg", 422), ("scale=100", 422),
+    ],
+    "/api/v1/class-sweep": [
+        ("rows=0", 422), ("rows=5", 422), ("rows=x", 422), (f"seed={TOP}&rows=2", 422), (f"seed={TOP + 1}", 422),
+        ("seed=-5", 422), ("format=tiff", 422), ("scale=-1", 422),
+    ],
+    "/api/v1/info": [],
+    "/healthz": [],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "query", "status"), [(p, q, c) for p, rows in BAD_REQUESTS.items() for q, c in rows])
+def test_every_endpoint_answers_bad_input_with_its_4xx(client: TestClient, path: str, query: str, status: int) -> None:
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == status, (query, response.text[:300])
+    field = query.split("=")[0] if "&" not in query else query.split("&")[0].split("=")[0]
+    assert field in {d["loc"][-1] for d in response.json()["detail"]}  # the answer names a field it was given
+
+
+def test_the_bad_input_table_covers_every_endpoint_and_good_edges_pass(client: TestClient) -> None:
+    paths = {
+        route.path for route in client.app.routes if getattr(route, "path", "").startswith(("/api/v1/", "/healthz"))
+    }  # type: ignore[attr-defined]
+    assert paths - {"/api/v1/openapi.json"} == set(BAD_REQUESTS)
+    for query in (f"/api/v1/generate?seed={TOP - 15}&n=16", f"/api/v1/class-sweep?seed={TOP}&rows=1",
+                  f"/api/v1/interpolate?seed_a={TOP}&seed_b=0"):  # fmt: skip
+        assert client.get(query).status_code == 200, query
 
 
 def test_no_request_reaches_a_file_and_bodies_and_huge_urls_are_refused(client: TestClient) -> None:

@@ -5,6 +5,7 @@ Skips with the reason when Chromium or Playwright is missing (`make test` instal
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -16,7 +17,7 @@ import pytest
 
 from acgan.sampling import load_generator
 from acgan.serving import create_app
-from tests.test_serving import write_checkpoint
+from tests.helpers import write_checkpoint
 
 CHROMIUM = os.environ.get("ACGAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a sandboxed machine with a closed network (no first-run, sync or component downloads).
@@ -33,6 +34,12 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
     weights = write_checkpoint(tmp_path_factory.mktemp("browser"))
+    # As `acgan evaluate --num 20` leaves it: some metrics could not be computed (NaN, written as null).
+    report = {"num_samples": 20, "metrics": {"conditional_accuracy": {"generated": 0.5, "real": 0.9},
+                                             "fd": {"generated": float("nan"), "real": None},
+                                             "precision": {"generated": 0.7, "real": float("nan")},
+                                             "recall": {"generated": None, "real": float("inf")}}}  # fmt: skip
+    (weights.parent / "eval.json").write_text(json.dumps(report))
     config = uvicorn.Config(create_app(load_generator(weights)), host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -75,12 +82,18 @@ def test_pick_a_class_generate_new_seed_and_every_view(server_url: str, tmp_path
         wait_for_new("sweep-image", None)
         assert page.locator("#label option").count() == 10
         assert "Sneaker" in page.locator("#label").inner_text()
+        model = page.inner_text("#model")  # metrics an evaluation could not compute are shown, not fatal
+        assert "0.500 (real 0.900)" in model and "0.700 (real n/a)" in model and "n/a (real n/a)" in model
+        assert "20 samples" in model
+        assert "error" not in (page.get_attribute("#status", "class") or "")
 
         page.select_option("#label", label="7: Sneaker")
         page.fill("#num", "25")
         page.fill("#seed", "42")
         page.click("#generate")
-        page.wait_for_function("() => document.getElementById('grid').dataset.query === 'label=7&n=25&seed=42&scale=3'")
+        page.wait_for_function(
+            "() => document.getElementById('grid').dataset.query === 'label=index%3A7&n=25&seed=42&scale=3'"
+        )
         sneakers = wait_for_new("grid", first)
         shot_a = page.locator("#grid").screenshot()
 

@@ -8,7 +8,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from acgan.config import TrainConfig
 from acgan.training import train
-from tests.test_folders import TINY, make_folder
+from tests.helpers import make_folder
+from tests.test_folders import TINY
 
 
 def read_events(run: Path) -> EventAccumulator:

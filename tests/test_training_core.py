@@ -212,13 +212,13 @@ def test_color_augmentation_on_grey_data_is_refused_before_training(idx_root: Pa
         ({"objective": "tac", "d_class_loss_on_fake": True}, "fixes where D's class loss applies"),
         ({"objective": "adc", "d_class_loss_on_fake": False}, "fixes where D's class loss applies"),
         ({"objective": "hinge", "d2d_margin": 0.9}, "apply to objective 'reacgan' only"),
-        ({"class_weight": 0.0}, "class_weight must be finite and > 0"),
+        ({"class_weight": 0.0}, r"class_weight must be in \(0, 1000\], got 0.0"),
         ({"preset": "brownlee", "width": 64}, "width applies to 'dcgan' only"),
         ({"diffaugment": "zoom"}, "unknown DiffAugment policy"),
         ({"d_updates": "alternate"}, "d_updates must be one of"),
         ({"d_steps": 0}, "d_steps must be >= 1"),
-        ({"lr_g": float("inf")}, "learning rates must be finite"),
-        ({"objective": "reacgan", "d2d_temperature": 0.0}, "d2d_temperature must be finite and > 0"),
+        ({"lr_g": float("inf")}, r"lr_g must be in \[1e-08, 1\], got inf"),
+        ({"objective": "reacgan", "d2d_temperature": 0.0}, r"d2d_temperature must be in \[0.001, 1000\], got 0.0"),
     ],
 )
 def test_nonsense_combinations_fail_at_configuration_time(changes: dict[str, object], message: str) -> None:

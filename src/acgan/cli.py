@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
 import tempfile
@@ -21,14 +20,18 @@ from acgan.config import (
     D_UPDATES,
     DATA_LOADING,
     DEVICES,
+    FLOAT_RANGES,
     MAX_SEED,
     PRECISIONS,
+    SERVE_TIMEOUT_S,
+    Interval,
     TrainConfig,
     dataset_label,
     resolve_config,
 )
 from acgan.data.dataset import dataset_names
 from acgan.errors import AcganError
+from acgan.files import atomic_write_bytes
 from acgan.models.networks import LIMITS
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
 from acgan.objectives import OBJECTIVES
@@ -46,6 +49,16 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+def interval_type(interval: Interval) -> FiniteFloat:
+    """The click type of a float option used in `interval`."""
+    return FiniteFloat(min=interval.low, max=interval.high, min_open=interval.low_open, max_open=interval.high_open)
+
+
+def float_range(field: str) -> FiniteFloat:
+    """The click type of TrainConfig's float `field`: the range the configuration accepts."""
+    return interval_type(FLOAT_RANGES[field])
 
 
 # --data-dir: an existing folder (a typo must not fall back quietly to the other places searched).
@@ -113,7 +126,7 @@ RESOLUTION_OPTION = click.option(
 )
 HOLDOUT_OPTION = click.option(
     "--holdout",
-    type=FiniteFloat(min=0, max=1, max_open=True),
+    type=float_range("holdout"),
     default=0.1,
     show_default=True,
     help="Share of each class held out for evaluation (folders without a test/ split).",
@@ -152,7 +165,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
     help=f"Epochs to train [default: {TrainConfig.epochs} unless --steps/--max-minutes].",
 )
 @click.option("--steps", type=click.IntRange(min=1), help="Stop after this many steps in total.")
-@click.option("--max-minutes", type=FiniteFloat(min=0, min_open=True), help="Stop after this much wall-clock time.")
+@click.option("--max-minutes", type=float_range("max_minutes"), help="Stop after this much wall-clock time.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
@@ -166,12 +179,12 @@ SKIP_CHECKSUMS_OPTION = click.option(
     type=click.IntRange(min=2),
     help="Full batch: D sees half real, half generated [default: the preset's, 64; odena-cifar10 100].",
 )
-@click.option("--lr-g", type=FiniteFloat(min=0, min_open=True), help="G's Adam learning rate [default: the preset's].")
-@click.option("--lr-d", type=FiniteFloat(min=0, min_open=True), help="D's Adam learning rate [default: the preset's].")
+@click.option("--lr-g", type=float_range("lr_g"), help="G's Adam learning rate [default: the preset's].")
+@click.option("--lr-d", type=float_range("lr_d"), help="D's Adam learning rate [default: the preset's].")
 @click.option("--z-dim", type=click.IntRange(*LIMITS["z_dim"]), default=100, show_default=True)
 @click.option(
     "--ema-decay",
-    type=FiniteFloat(min=0, max=1, max_open=True),
+    type=float_range("ema_decay"),
     help="Moving average of G's weights used for sampling; 0 disables [default: the preset's].",
 )
 @click.option(
@@ -235,7 +248,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
 )
 @click.option(
     "--class-weight",
-    type=FiniteFloat(min=0, min_open=True),
+    type=float_range("class_weight"),
     default=1.0,
     show_default=True,
     help="Weight of the class terms (lambda).",
@@ -245,10 +258,8 @@ SKIP_CHECKSUMS_OPTION = click.option(
     default=None,
     help="acgan objective: train D's classifier on generated images too [default: the objective's].",
 )
-@click.option(
-    "--d2d-margin", type=FiniteFloat(min=0, max=1, min_open=True), help="reacgan: positive margin m_p [0.98]."
-)
-@click.option("--d2d-temperature", type=FiniteFloat(min=0, min_open=True), help="reacgan: temperature [0.5].")
+@click.option("--d2d-margin", type=float_range("d2d_margin"), help="reacgan: positive margin m_p [0.98].")
+@click.option("--d2d-temperature", type=float_range("d2d_temperature"), help="reacgan: temperature [0.5].")
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm on D [default: the preset's].")
 @click.option(
     "--diffaugment",
@@ -370,7 +381,7 @@ def _parse_cadence(text: str) -> dict[str, Any]:
     try:
         if value.endswith(("min", "m")):
             minutes = float(value.removesuffix("min").removesuffix("m"))
-            if not math.isfinite(minutes) or minutes <= 0:
+            if minutes not in FLOAT_RANGES["max_minutes"]:  # (0, 1e6]: every so many minutes, never 0
                 raise ValueError
             return {"checkpoint_every": 0, "checkpoint_minutes": minutes}
         steps = int(value)
@@ -400,40 +411,66 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
     """Generate images of chosen classes from a checkpoint (nothing else needed).
 
     \b
+    Labels: a class name, or an index; a name wins over an index (classes named "1", "2", ...): write
+    index:N or name:X to say which you mean. 'all' gives every class in turn.
+    A folder run that was interrupted continues when the same command runs again.
     Examples:
       acgan generate --checkpoint runs/fashion --label Sneaker --num 64 --seed 1 --output sneakers.png
       acgan generate --checkpoint runs/mnist --label all --num 1000 --output digits.npz
     """
     from acgan.device import select_device
+    from acgan.labels import label_note, labels_for_request
     from acgan.memory import require_memory, sampling_bytes
-    from acgan.sampling import check_seeds, labels_for_request, load_generator, to_uint8_hwc
+    from acgan.outputs import ImageFolder, OutputTarget, grid_png_bytes, npz_bytes
+    from acgan.sampling import check_seeds, load_generator, to_uint8_hwc
 
     check_seeds(seed, num)
-    target = _output_target(output, force)
-    if target.suffix.lower() == ".png" and not target.is_dir() and num > MAX_GRID_IMAGES:
+    target = OutputTarget.parse(output)
+    if target.kind != "folder" and not force and target.path.exists():
+        raise AcganError(f"{output} exists; pass --force to replace it")
+    if target.kind == "png" and num > MAX_GRID_IMAGES:
         raise AcganError(f"--num {num} is too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
                          "write a .npz file or a folder ending in /")  # fmt: skip
+    if target.kind == "folder":
+        ImageFolder.check(target.path, force)
+    _check_writable(target.path if target.kind == "folder" else target.path.parent)
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
-    labels_for_request(label, num, trained.info, stop=0)  # checks the label and count before any work
-    config = trained.generator.config
-    to_folder = target.is_dir() or target.suffix.lower() not in (".png", ".npz")
-    if not to_folder:  # one file: every image (uint8) and its encoded copy are held until it is written
+    info, config = trained.info, trained.generator.config
+    labels_for_request(label, num, info, stop=0)  # checks the label and count before any work
+    note = label_note(label, info) if label.strip().lower() != "all" else None
+    if note:
+        click.echo(f"note: {note}", err=True)
+    if target.kind != "folder":  # one file: every image (uint8) and its encoded copy are held until it is written
         require_memory(2 * num * config.resolution**2 * config.channels + sampling_bytes(config, GENERATE_CHUNK, 64),
                        torch.device("cpu"), f"{num} images of {config.resolution}x{config.resolution}x{config.channels}",
                        "write them to a folder ending in / (streamed in chunks)")  # fmt: skip
+    request = {"checkpoint": str(trained.source.resolve()), "step": trained.step, "label": label, "num": num,
+               "seed": seed, "precision": precision}  # fmt: skip
+    folder = ImageFolder(target.path, info.class_names, request, num) if target.kind == "folder" else None
+    if folder is not None and (there := folder.start(force)):
+        click.echo(f"continuing {output}: {there} of {num} images are already there", err=True)
     chunks = []
-    for start in range(0, num, GENERATE_CHUNK):  # image i uses seed + i: chunks give the same images as one call
-        chunk = np.asarray(labels_for_request(label, num, trained.info, start, start + GENERATE_CHUNK), np.int64)
-        images = to_uint8_hwc(trained.sample(torch.from_numpy(chunk), seed=seed + start, precision=precision))
-        if to_folder:  # (n, H, W, C) uint8 written and dropped chunk by chunk
-            _write_folder(target, images, chunk, trained.info.class_names, first_index=start, total=num)
-        else:
-            chunks.append((images, chunk))
-    if to_folder:
-        _write_class_names(target, trained.info.class_names)
-    else:
-        _write_images(target, np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]),
-                      trained.info.class_names, per_class_rows=label.strip().lower() == "all")  # fmt: skip
+    try:
+        for start in range(0, num, GENERATE_CHUNK):  # image i uses seed + i: chunks give the same images as one call
+            chunk = np.asarray(labels_for_request(label, num, info, start, start + GENERATE_CHUNK), np.int64)
+            if folder is not None and not folder.missing(start, chunk).any():
+                folder.kept += len(chunk)
+                continue
+            images = to_uint8_hwc(trained.sample(torch.from_numpy(chunk), seed=seed + start, precision=precision))
+            if folder is not None:  # (n, H, W, C) uint8 written and dropped chunk by chunk
+                folder.write(images, chunk, first_index=start)
+            else:
+                chunks.append((images, chunk))
+    except KeyboardInterrupt:
+        if folder is not None:
+            raise AcganError(f"interrupted: {folder.written + folder.kept} of {num} images are in {output}; run the "
+                             "same command again to continue (or pass --force to start over)") from None  # fmt: skip
+        raise
+    if target.kind != "folder":
+        images, labels = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+        data = (npz_bytes(images, labels, info.class_names) if target.kind == "npz"
+                else grid_png_bytes(images, info.class_names, per_class_rows=label.strip().lower() == "all"))  # fmt: skip
+        atomic_write_bytes(target.path, data)
     click.echo(f"wrote {num} image(s) to {output}")
 
 
@@ -444,22 +481,6 @@ MAX_GRID_IMAGES = 10_000  # one PNG grid; more goes to .npz or a folder
 GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
 
 
-def _output_target(output: str, force: bool = False) -> Path:
-    """Validate the output path before any work: a supported kind, in a writable folder, replacing nothing unless
-    `force`."""
-    path = Path(output)
-    is_dir = output.endswith(("/", os.sep)) or path.is_dir()
-    if not is_dir and path.suffix.lower() not in (".png", ".npz"):
-        raise AcganError(f"unsupported output '{output}': use a .png file, a .npz file or a folder ending in /")
-    if not force and not is_dir and path.exists():
-        raise AcganError(f"{output} exists; pass --force to replace it")
-    if not force and is_dir and path.is_dir() and any(path.iterdir()):
-        raise AcganError(f"{output} is not empty; choose an empty or new folder, or pass --force to add to it "
-                         "(files with the same names are replaced)")  # fmt: skip
-    _check_writable(path if is_dir else path.parent)
-    return path
-
-
 def _check_writable(folder: Path) -> None:
     """Create `folder` if needed and check a file can be written in it (before any long work); AcganError if not."""
     try:
@@ -468,50 +489,6 @@ def _check_writable(folder: Path) -> None:
             pass
     except OSError as exc:
         raise AcganError(f"cannot write to {folder}: {exc.strerror or exc}") from None
-
-
-def _write_images(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
-                  per_class_rows: bool) -> None:  # fmt: skip
-    from acgan.files import atomic_write_bytes, picture_bytes
-    from acgan.visualize import class_grid_image, grid_image
-
-    if target.suffix.lower() == ".npz" and not target.is_dir():
-        import io
-
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=images, labels=labels, class_names=np.array(class_names))
-        atomic_write_bytes(target, buffer.getvalue())
-    elif target.suffix.lower() == ".png" and not target.is_dir():
-        if per_class_rows:
-            picture = class_grid_image(images, class_names, ncol=len(images) // len(class_names))
-        else:
-            picture = grid_image(images, ncol=math.ceil(math.sqrt(len(images))), scale=2)
-        atomic_write_bytes(target, picture_bytes(picture))
-    else:
-        _write_folder(target, images, labels, class_names)
-        _write_class_names(target, class_names)
-
-
-def _write_folder(target: Path, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
-                  first_index: int = 0, total: int = 0) -> None:  # fmt: skip
-    """One PNG per image (N, H, W, C) uint8, named INDEX_LABEL_CLASS.png from `first_index` on (indices padded
-    for `total` images, so names sort)."""
-    from PIL import Image
-
-    from acgan.files import atomic_write_bytes, picture_bytes
-
-    target.mkdir(parents=True, exist_ok=True)
-    width = max(5, len(str(max(total, first_index + len(images)) - 1)))
-    for index, (image, label) in enumerate(zip(images, labels, strict=True), start=first_index):
-        name = "".join(c if c.isalnum() else "-" for c in class_names[label]).strip("-").lower()
-        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        atomic_write_bytes(target / f"{index:0{width}d}_{label}_{name}.png", picture_bytes(picture))
-
-
-def _write_class_names(target: Path, class_names: tuple[str, ...]) -> None:
-    from acgan.files import atomic_write_bytes
-
-    atomic_write_bytes(target / "class_names.json", json.dumps(list(class_names), ensure_ascii=False).encode())
 
 
 @cli.command()
@@ -677,11 +654,11 @@ def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Pat
     click.echo(json.dumps(report) if as_json else format_report(report))  # the results first, whatever happens next
     folder = report_folder(trained.source)
     try:
-        write_report(report, folder)
+        done = write_report(report, folder)
     except OSError as exc:
         raise AcganError(f"could not save the results above to {folder}: {exc.strerror or exc}") from None
-    if not as_json:
-        click.echo(f"wrote {folder / 'eval.json'} and {folder / 'confusion.png'}")
+    for line in done:
+        click.echo(line, err=as_json)
 
 
 @cli.command(name="presets")
@@ -738,7 +715,7 @@ def info(checkpoint: Path, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-images", type=click.IntRange(min=1), default=256, show_default=True, help="Images per request.")
-@click.option("--timeout", "timeout_s", type=FiniteFloat(min=0, min_open=True), default=30.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=interval_type(SERVE_TIMEOUT_S), default=30.0, show_default=True,
               help="Seconds a request may wait for its images before a 503.")  # fmt: skip
 @click.option("--no-batching", is_flag=True, help="Run every request on its own instead of micro-batching them.")
 @SAMPLING_DEVICE_OPTION

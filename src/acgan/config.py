@@ -32,6 +32,39 @@ BEST_METRICS = (
     "density",
     "coverage",
 )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The values a number may take where it is used (a float that overflows float32 is not a learning rate)."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+UNIT = Interval(0.0, 1.0, high_open=True)
+MINUTES = Interval(0.0, 1e6, low_open=True)  # a bound in minutes: about two years at most
+# Every float the configuration holds, and the range it is used in.
+FLOAT_RANGES: dict[str, Interval] = {
+    "lr_g": Interval(1e-8, 1.0), "lr_d": Interval(1e-8, 1.0), "beta1": UNIT, "beta2": UNIT,
+    "class_weight": Interval(0.0, 1000.0, low_open=True), "d2d_margin": Interval(0.0, 1.0, low_open=True),
+    "d2d_temperature": Interval(1e-3, 1e3), "ema_decay": UNIT, "holdout": UNIT, "max_minutes": MINUTES,
+    "checkpoint_minutes": Interval(0.0, 1e6),
+}  # fmt: skip
+SERVE_TIMEOUT_S = Interval(0.0, 3600.0, low_open=True)  # seconds a served request may wait for its images
+
 # What configs saved before the objective options existed meant by their absence.
 LEGACY_DEFAULTS: dict[str, Any] = {"objective": "acgan", "d_updates": "seeds", "spectral_norm": False,
                                    "diffaugment": "", "width": 0}  # fmt: skip
@@ -220,16 +253,16 @@ def validate(config: TrainConfig) -> None:
         except ValueError as exc:
             raise AcganError(f"diffaugment: {exc}") from None
 
-    def finite_positive(value: float | None) -> bool:
-        return value is None or (math.isfinite(value) and value > 0)
-
+    for name, interval in FLOAT_RANGES.items():
+        value = getattr(config, name)
+        if value is not None and value not in interval:
+            raise AcganError(f"{name} must be in {interval}, got {value}")
     checks = [
         (bool(config.dataset.strip()), "dataset must be a registered name or a path, got an empty one"),
         (config.batch_size is None or (config.batch_size >= 2 and config.batch_size % 2 == 0),
          f"batch_size must be an even number >= 2, got {config.batch_size}"),
         (config.resolution is None or LIMITS["resolution"][0] <= config.resolution <= LIMITS["resolution"][1],
          f"resolution must be in {LIMITS['resolution'][0]}..{LIMITS['resolution'][1]}, got {config.resolution}"),
-        (0 <= config.holdout < 1, f"holdout must be in [0, 1), got {config.holdout}"),
         (config.data_loading in DATA_LOADING,
          f"data_loading must be one of {', '.join(DATA_LOADING)}, got '{config.data_loading}'"),
         (LIMITS["z_dim"][0] <= config.z_dim <= LIMITS["z_dim"][1],
@@ -237,20 +270,12 @@ def validate(config: TrainConfig) -> None:
         (config.width is None or config.width >= 0, f"width must be >= 1, got {config.width}"),
         (not config.width or preset.width > 0,
          f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only"),
-        (finite_positive(config.lr_g) and finite_positive(config.lr_d), "learning rates must be finite and > 0"),
-        (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1, "Adam betas must be in [0, 1)"),
-        (math.isfinite(config.class_weight) and config.class_weight > 0,
-         f"class_weight must be finite and > 0 (an AC-GAN needs its class terms), got {config.class_weight}"),
-        (config.d2d_margin is None or 0 < config.d2d_margin <= 1, f"d2d_margin must be in (0, 1], got {config.d2d_margin}"),
-        (finite_positive(config.d2d_temperature), f"d2d_temperature must be finite and > 0, got {config.d2d_temperature}"),
         (config.d_updates is None or config.d_updates in D_UPDATES,
          f"d_updates must be one of {', '.join(D_UPDATES)}, got '{config.d_updates}'"),
         (config.d_steps >= 1, f"d_steps must be >= 1, got {config.d_steps}"),
         (0 <= config.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {config.seed}"),
-        (config.ema_decay is None or 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
         (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
         (config.steps is None or config.steps >= 1, f"steps must be >= 1, got {config.steps}"),
-        (config.max_minutes is None or config.max_minutes > 0, f"max_minutes must be > 0, got {config.max_minutes}"),
         (
             config.epochs is not None or config.steps is not None or config.max_minutes is not None,
             "set at least one of epochs, steps or max_minutes",
@@ -260,9 +285,8 @@ def validate(config: TrainConfig) -> None:
         (config.precision is None or config.precision in PRECISIONS,
          f"precision must be one of {', '.join(PRECISIONS)}, got '{config.precision}'"),
         (config.log_every >= 0 and config.metrics_every >= 1, "log_every must be >= 0 and metrics_every >= 1"),
+        (config.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
         (config.sample_every >= 1 and config.keep_every >= 1, "sample_every and keep_every must be >= 1"),
-        (config.checkpoint_every >= 0 and config.checkpoint_minutes >= 0,
-         "checkpoint_every and checkpoint_minutes must be >= 0"),
         (config.eval_every >= 0 and config.eval_samples >= 100, "eval_every must be >= 0 and eval_samples >= 100"),
         (config.best_metric in BEST_METRICS, f"best_metric must be one of {', '.join(BEST_METRICS)}, got '{config.best_metric}'"),
     ]  # fmt: skip

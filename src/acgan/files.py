@@ -17,10 +17,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+NAME_MAX = 255  # bytes in one file name on the file systems we write to
+
+
+def temporary_path(path: Path) -> Path:
+    """A hidden name beside `path` to write it under first: .NAME.tmp-PID, NAME cut so the whole stays a legal file
+    name however long `path`'s name is (the `.tmp-PID` pattern lets an interrupted write be found and removed)."""
+    suffix = f".tmp-{os.getpid()}"
+    room = NAME_MAX - len(suffix) - 1
+    name = path.name.encode()[:room].decode(errors="ignore")
+    return path.with_name(f".{name}{suffix}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file, fsync and rename: readers see the old or the new file, and a
     failed write (a full disk) leaves neither a torn file nor the temporary one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)

@@ -6,7 +6,6 @@ image depends only on (weights, s + i, label): never on the global RNG or on wha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,11 @@ import numpy as np
 import torch
 
 from acgan.checkpoint import EMA_FILE, GENERATOR_FILE, check_state, load_state, read_weights, resolve_checkpoint_dir
-from acgan.config import MAX_SEED
+from acgan.config import MAX_SEED, PRECISIONS
 from acgan.data.dataset import DatasetInfo, model_range_to_uint8
 from acgan.device import autocast, place, resolve_precision
 from acgan.errors import AcganError, CheckpointError
+from acgan.labels import label_indices
 from acgan.models.networks import Generator
 from acgan.models.presets import build_generator
 
@@ -61,31 +61,35 @@ def interpolation_latents(z_dim: int, seed_a: int, seed_b: int, steps: int) -> t
 
 @torch.inference_mode()
 def sample(
-    generator: Generator,
-    labels: Sequence[int] | torch.Tensor,
-    z: torch.Tensor | None = None,
+    generator: Generator | TrainedGenerator,
+    labels: Any,
+    z: Any = None,
     seed: int = 0,
     batch_size: int | None = None,
     precision: str = "fp32",
 ) -> torch.Tensor:
     """Images of the given classes, (N, C, H, W) float32 in [-1, 1], on the generator's device.
 
-    `z` (N, z_dim) fixes the latents; otherwise they are drawn from `seed`. The generator runs in
-    eval mode (BatchNorm uses its running statistics); its previous mode is restored.
+    `generator` is what `load_generator` returns or a Generator module. `labels` are class indices (a list, a
+    numpy array or a tensor of any integer dtype), or names when `generator` knows them (acgan.labels has the
+    rule). `z` (N, z_dim) fixes the latents (numpy or torch, any float dtype, finite); otherwise they are drawn
+    from `seed`. Anything else is refused with AcganError. The generator runs in eval mode (BatchNorm uses its
+    running statistics); its previous mode is restored.
     `precision` 'bf16' (or 'auto', see acgan.device.resolve_precision) runs the generator under bf16
     autocast: faster where bf16 is native, and a few grey levels away from the fp32 images.
     `batch_size` defaults to what was fastest for dcgan on a 2-core CPU (channels-last weights, 10,000
     images): 64 in fp32 (1,951 images/s; 1,654 in batches of 256) and 256 in bf16 (4,220; 2,285 in 1,024).
     """
+    generator, info = _as_generator(generator)
     device = next(generator.parameters()).device
-    labels_t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1).to(device)  # (N,)
-    num_classes = generator.config.num_classes
-    if labels_t.numel() and (int(labels_t.min()) < 0 or int(labels_t.max()) >= num_classes):
-        raise AcganError(f"labels must be in [0, {num_classes - 1}]")
-    if z is None:
-        z = make_latents(labels_t.numel(), generator.config.z_dim, seed, device)
-    elif z.shape != (labels_t.numel(), generator.config.z_dim):
-        raise AcganError(f"z must have shape ({labels_t.numel()}, {generator.config.z_dim}), got {tuple(z.shape)}")
+    config = generator.config
+    labels_t = torch.from_numpy(label_indices(labels, config.num_classes, info)).to(device)  # (N,)
+    _check_sampling_options(seed, batch_size, precision)
+    z = (
+        make_latents(labels_t.numel(), config.z_dim, seed, device)
+        if z is None
+        else as_latents(z, labels_t.numel(), config.z_dim)
+    )
     precision = resolve_precision(precision, device)
     batch_size = batch_size or (256 if precision == "bf16" else 64)
     was_training = generator.training
@@ -97,43 +101,53 @@ def sample(
     finally:
         generator.train(was_training)
     if not chunks:
-        shape = (0, generator.config.channels, generator.config.resolution, generator.config.resolution)
-        return torch.empty(shape, device=device)
+        return torch.empty((0, config.channels, config.resolution, config.resolution), device=device)
     return torch.cat(chunks)
+
+
+def _as_generator(model: Any) -> tuple[Generator, DatasetInfo | None]:
+    """The Generator module (and the data set facts, when known) of what `sample` was given."""
+    if isinstance(model, TrainedGenerator):
+        return model.generator, model.info
+    if isinstance(model, Generator):
+        return model, None
+    raise AcganError(f"sample() needs what load_generator() returns or a Generator, got {type(model).__name__}")
+
+
+def as_latents(z: Any, count: int, z_dim: int) -> torch.Tensor:
+    """(count, z_dim) float32 latents from a numpy array or tensor of any float dtype; AcganError for other types,
+    shapes, and values that are not finite (or not finite in float32)."""
+    if isinstance(z, np.ndarray):
+        if z.dtype.kind != "f":
+            raise AcganError(f"latents must be floating point, got a {z.dtype} array")
+        z = torch.from_numpy(np.ascontiguousarray(z))
+    if not isinstance(z, torch.Tensor):
+        raise AcganError(
+            f"latents must be a numpy array or a tensor of shape ({count}, {z_dim}), got {type(z).__name__}"
+        )
+    if not z.dtype.is_floating_point:
+        raise AcganError(f"latents must be floating point, got a {z.dtype} tensor")
+    if tuple(z.shape) != (count, z_dim):
+        raise AcganError(f"z must have shape ({count}, {z_dim}), got {tuple(z.shape)}")
+    z = z.detach().to(torch.float32)
+    if not bool(torch.isfinite(z).all()):
+        raise AcganError("latents must be finite numbers (NaN, infinity, or beyond float32's range found)")
+    return z
+
+
+def _check_sampling_options(seed: Any, batch_size: Any, precision: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise AcganError(f"seed must be an integer, got {type(seed).__name__}")
+    check_seeds(int(seed))
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise AcganError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if precision not in PRECISIONS:
+        raise AcganError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8 numpy array."""
     return model_range_to_uint8(images.detach().cpu()).permute(0, 2, 3, 1).numpy()
-
-
-def resolve_label(text: str | int, info: DatasetInfo) -> int:
-    """A class index or class name (case-insensitive) -> index; AcganError listing valid values otherwise."""
-    value = str(text).strip()
-    if value.lstrip("-").isascii() and value.lstrip("-").isdigit():  # str.isdigit() also accepts "²", int() not
-        index = int(value)
-        if not 0 <= index < info.num_classes:
-            raise AcganError(f"label {index} out of range: {info.name} has classes 0..{info.num_classes - 1}")
-        return index
-    lowered = [name.lower() for name in info.class_names]
-    if value.lower() in lowered:
-        return lowered.index(value.lower())
-    raise AcganError(f"unknown class '{value}' for {info.name} (classes: {', '.join(info.class_names)})")
-
-
-def labels_for_request(label: str, num: int, info: DatasetInfo, start: int = 0, stop: int | None = None) -> list[int]:
-    """The labels of images start..stop (default: all) of a request for `num` images: one class repeated, or
-    with 'all', equal numbers of every class in class order. Checked for the whole request, built only for
-    the slice asked for, so a request of any size can be generated in chunks."""
-    if num <= 0:
-        raise AcganError(f"num must be > 0, got {num}")
-    stop = num if stop is None else min(stop, num)
-    if label.strip().lower() == "all":
-        if num % info.num_classes:
-            raise AcganError(f"num must be a multiple of {info.num_classes} when every class is asked for, got {num}")
-        per_class = num // info.num_classes
-        return [index // per_class for index in range(start, stop)]
-    return [resolve_label(label, info)] * max(0, stop - start)
 
 
 @dataclass
@@ -146,16 +160,26 @@ class TrainedGenerator:
     source: Path
     training: dict[str, Any] = field(default_factory=dict)  # objective and options it was trained with
 
-    def sample(
-        self,
-        labels: Sequence[int | str] | torch.Tensor,
-        z: torch.Tensor | None = None,
-        seed: int = 0,
-        precision: str = "fp32",
-    ) -> torch.Tensor:
-        """Images for class indices or names: (N, C, H, W) float in [-1, 1]."""
-        indices = labels if isinstance(labels, torch.Tensor) else [resolve_label(x, self.info) for x in labels]
-        return sample(self.generator, indices, z=z, seed=seed, precision=precision)
+    def sample(self, labels: Any, z: Any = None, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
+        """Images for class indices or names: (N, C, H, W) float in [-1, 1] (see `acgan.sample`)."""
+        return sample(self, labels, z=z, seed=seed, precision=precision)
+
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save and TorchScript files are zip archives
+
+
+def _not_another_kind_of_file(path: Path) -> Path:
+    """`path`, unless it is a PyTorch file (a TorchScript export, a train_state.pt): CheckpointError saying so."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(ZIP_MAGIC))
+    except OSError:
+        return path  # read_weights says what is wrong with it
+    if magic == ZIP_MAGIC:
+        raise CheckpointError(f"{path} is a PyTorch file (a TorchScript export or a train_state.pt), not generator "
+                              "weights: give a run directory, a checkpoint folder, a generator .safetensors file or "
+                              "an .onnx export (TorchScript exports load with torch.jit.load)")  # fmt: skip
+    return path
 
 
 def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_ema: bool = True) -> TrainedGenerator:
@@ -177,7 +201,10 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
         checkpoint_dir = resolve_checkpoint_dir(path)
         ema = checkpoint_dir / EMA_FILE
         weights_path = ema if prefer_ema and ema.is_file() else checkpoint_dir / GENERATOR_FILE
-    weights = read_weights(weights_path)
+    weights = read_weights(_not_another_kind_of_file(weights_path))
+    if weights.network == "discriminator":
+        raise CheckpointError(f"{weights_path} holds a discriminator's weights; give the generator's "
+                              f"({GENERATOR_FILE} or {EMA_FILE} beside it) or the run directory")  # fmt: skip
     try:
         with torch.device("meta"):  # shapes only: a configuration the weights do not match allocates nothing
             check_state(build_generator(weights.model_config), weights.tensors, weights_path)

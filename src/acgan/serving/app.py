@@ -24,9 +24,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from acgan import __version__
-from acgan.config import MAX_SEED
+from acgan.config import MAX_SEED, SERVE_TIMEOUT_S
+from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
-from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, resolve_label, to_uint8_hwc
+from acgan.labels import resolve_label
+from acgan.outputs import npz_bytes
+from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, to_uint8_hwc
 from acgan.serving.batcher import MicroBatcher, ServerBusy
 from acgan.visualize import grid_image
 
@@ -46,8 +49,10 @@ class ServeOptions:
     precision: str = "fp32"  # the generator's arithmetic: fp32 (the same images as `acgan generate`), bf16 or auto
 
     def __post_init__(self) -> None:
-        if self.max_images < 1 or self.max_steps < 2 or self.max_rows < 1 or self.timeout_s <= 0:
+        if self.max_images < 1 or self.max_steps < 2 or self.max_rows < 1:
             raise AcganError("serve limits must be positive (max_steps >= 2)")
+        if self.timeout_s not in SERVE_TIMEOUT_S:
+            raise AcganError(f"timeout_s must be in {SERVE_TIMEOUT_S}, got {self.timeout_s}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise AcganError(f"precision must be fp32, bf16 or auto, got '{self.precision}'")
         if self.max_batch < self.max_images:
@@ -66,13 +71,6 @@ def png_bytes(images: torch.Tensor, columns: int, scale: int) -> bytes:
     return buffer.getvalue()
 
 
-def npz_bytes(images: torch.Tensor, labels: torch.Tensor, **extra: np.ndarray) -> bytes:
-    """images (N, H, W, C) uint8 and labels (N,) int64 (plus `extra` arrays) as a compressed .npz file."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=to_uint8_hwc(images), labels=labels.numpy(), **extra)  # type: ignore[arg-type]
-    return buffer.getvalue()
-
-
 def read_metrics(trained: TrainedGenerator) -> dict[str, Any] | None:
     """The evaluation saved beside the checkpoint's weights (eval.json from `acgan evaluate`), if any."""
     path = trained.source.parent / "eval.json"
@@ -85,14 +83,72 @@ def read_metrics(trained: TrainedGenerator) -> dict[str, Any] | None:
     return {"num_samples": report.get("num_samples"), "metrics": report["metrics"]}
 
 
+@dataclass(frozen=True)
+class RequestChecks:
+    """Every endpoint's checks beyond a field's own bounds, in one place: each failure is a 422 naming the field.
+
+    Bounds that a single field carries (n, steps, rows, scale, seeds) are FastAPI's Query limits, derived from
+    the same ServeOptions; what spans fields (seed + n - 1, rows x classes) and class labels are checked here.
+    """
+
+    info: DatasetInfo
+    options: ServeOptions
+
+    def label(self, label: str) -> int:
+        """The class index of a label (acgan.labels' rule), or a 422 for `label`."""
+        try:
+            return resolve_label(label, self.info)
+        except AcganError as exc:
+            raise invalid("label", str(exc), label) from None
+
+    def seeds(self, field: str, seed: int, count: int) -> int:
+        """`seed` when seed, ..., seed + count - 1 all lie in 0..MAX_SEED (image i uses seed + i), else a 422."""
+        if seed + count - 1 > MAX_SEED:
+            raise invalid(field, f"{field} + {count - 1} must be at most {MAX_SEED} (image i uses {field} + i)", seed)
+        return seed
+
+    def sweep_rows(self, rows: int) -> int:
+        """`rows` when a class sweep of that many rows stays within max_images, else a 422."""
+        if rows * self.info.num_classes > self.options.max_images:
+            raise invalid("rows", f"rows x {self.info.num_classes} classes must be at most {self.options.max_images}",
+                          rows)  # fmt: skip
+        return rows
+
+
+@dataclass
+class Renderer:
+    """Turns latents and labels into an HTTP answer: images through the micro-batcher, then a PNG grid or .npz."""
+
+    batcher: MicroBatcher
+    info: DatasetInfo
+    timeout_s: float
+
+    async def images(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Images (n, C, H, W) for (n, z_dim) latents and (n,) labels, within the time limit (else a 503)."""
+        try:
+            return await asyncio.wait_for(self.batcher.generate(z, labels), timeout=self.timeout_s)
+        except ServerBusy as exc:
+            raise _Unavailable(f"server busy ({exc}); retry shortly") from None
+        except asyncio.TimeoutError:
+            raise _Unavailable(f"generation took longer than {self.timeout_s:g} s") from None
+
+    async def respond(self, z: torch.Tensor, labels: torch.Tensor, columns: int, scale: int, fmt: str, name: str,
+                      **extra: np.ndarray) -> Response:  # fmt: skip
+        images = await self.images(z, labels)
+        if fmt == "npz":
+            headers = {"Content-Disposition": f'attachment; filename="{name}.npz"'}
+            data = npz_bytes(to_uint8_hwc(images), labels.numpy(), self.info.class_names, **extra)
+            return Response(data, media_type="application/octet-stream", headers=headers)
+        headers = {"Content-Disposition": f'inline; filename="{name}.png"'}
+        return Response(png_bytes(images, columns, scale), media_type="image/png", headers=headers)
+
+
 def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -> FastAPI:
-    """The app serving `trained`; its generator runs in eval mode on one worker thread."""
+    """The app serving `trained`: the page, /healthz, /api/v1/info and the image endpoints; its generator runs in
+    eval mode on one worker thread behind a micro-batcher."""
     options = options or ServeOptions()
-    info, config = trained.info, trained.generator.config
     batcher = MicroBatcher(trained.generator, max_batch=options.max_batch, max_queued=8 * options.max_batch,
                            enabled=options.micro_batching, precision=options.precision)  # fmt: skip
-    page = resources.files("acgan.serving").joinpath("static/index.html").read_text(encoding="utf-8")
-    metrics = read_metrics(trained)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,56 +159,49 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
     app = FastAPI(
         title="acgan",
         version=__version__,
-        description=f"Class-conditional images from an AC-GAN trained on {info.name} ({config.preset}).",
+        description=f"Class-conditional images from an AC-GAN trained on {trained.info.name} "
+        f"({trained.generator.config.preset}).",
         docs_url=None,  # Swagger UI would load from a CDN; the schema is at openapi_url
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
         lifespan=lifespan,
     )
+    app.middleware("http")(bound_requests)
+    app.add_exception_handler(_Unavailable, _unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(AcganError, _server_error)  # type: ignore[arg-type]
+    add_meta_routes(app, trained, options, batcher)
+    add_image_routes(app, trained, options, Renderer(batcher, trained.info, options.timeout_s))
+    app.state.batcher = batcher
+    return app
 
-    @app.middleware("http")
-    async def bound_requests(request: Request, call_next: Any) -> Response:
-        if len(str(request.url)) > MAX_URL_LENGTH:
-            return JSONResponse({"detail": f"URL longer than {MAX_URL_LENGTH} characters"}, status_code=414)
-        length = request.headers.get("content-length", "0").strip()
-        if not (length.isascii() and length.isdigit()):
-            return JSONResponse({"detail": "invalid Content-Length header"}, status_code=400)
-        if int(length) > 0:
-            return JSONResponse({"detail": "request bodies are not accepted"}, status_code=413)
-        response: Response = await call_next(request)
-        return response
 
-    async def render(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Images for (n, z_dim) latents and (n,) labels via the batcher, within the time limit."""
-        try:
-            return await asyncio.wait_for(batcher.generate(z, labels), timeout=options.timeout_s)
-        except ServerBusy as exc:
-            raise _Unavailable(f"server busy ({exc}); retry shortly") from None
-        except asyncio.TimeoutError:
-            raise _Unavailable(f"generation took longer than {options.timeout_s:g} s") from None
+async def bound_requests(request: Request, call_next: Any) -> Response:
+    """Refuse huge URLs and any request body before routing."""
+    if len(str(request.url)) > MAX_URL_LENGTH:
+        return JSONResponse({"detail": f"URL longer than {MAX_URL_LENGTH} characters"}, status_code=414)
+    length = request.headers.get("content-length", "0").strip()
+    if not (length.isascii() and length.isdigit()):
+        return JSONResponse({"detail": "invalid Content-Length header"}, status_code=400)
+    if int(length) > 0:
+        return JSONResponse({"detail": "request bodies are not accepted"}, status_code=413)
+    response: Response = await call_next(request)
+    return response
 
-    def label_index(label: str) -> int:
-        try:
-            return resolve_label(label, info)
-        except AcganError as exc:
-            raise invalid("label", str(exc), label) from None
 
-    def image_response(images: torch.Tensor, labels: torch.Tensor, columns: int, scale: int,
-                       fmt: str, name: str, **extra: np.ndarray) -> Response:  # fmt: skip
-        if fmt == "npz":
-            headers = {"Content-Disposition": f'attachment; filename="{name}.npz"'}
-            extra = {**extra, "class_names": np.array(info.class_names)}
-            return Response(npz_bytes(images, labels, **extra), media_type="application/octet-stream", headers=headers)
-        headers = {"Content-Disposition": f'inline; filename="{name}.png"'}
-        return Response(png_bytes(images, columns, scale), media_type="image/png", headers=headers)
+async def _unavailable(_: Request, exc: _Unavailable) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
-    @app.exception_handler(AcganError)
-    async def _acgan_error(_: Request, exc: AcganError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=500)
 
-    @app.exception_handler(_Unavailable)
-    async def _unavailable(_: Request, exc: _Unavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+async def _server_error(_: Request, exc: AcganError) -> JSONResponse:
+    """An AcganError past RequestChecks is the server's fault, never the request's: said as such."""
+    return JSONResponse({"detail": f"server error: {exc}"}, status_code=500)
+
+
+def add_meta_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptions, batcher: MicroBatcher) -> None:
+    """The page, /healthz and /api/v1/info."""
+    info, config = trained.info, trained.generator.config
+    page = resources.files("acgan.serving").joinpath("static/index.html").read_text(encoding="utf-8")
+    metrics = read_metrics(trained)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
@@ -161,37 +210,38 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
 
     @app.get("/api/v1/info", tags=["meta"])
     async def api_info() -> dict[str, Any]:
-        """What is being served: data set, classes, image shape, preset, training steps, evaluation, options."""
+        """What is being served: data set, classes, image shape, preset, training steps, evaluation, options.
+        Numbers an evaluation could not compute are null."""
         return {
-            "dataset": info.name,
-            "class_names": list(info.class_names),
-            "num_classes": info.num_classes,
-            "image_shape": [info.channels, info.resolution, info.resolution],
-            "preset": config.preset,
-            "objective": trained.training.get("objective", "acgan"),
-            "training": trained.training,
-            "z_dim": config.z_dim,
-            "step": trained.step,
-            "weights": trained.source.name,
-            "evaluation": metrics,
-            "limits": {
-                "max_images": options.max_images,
-                "max_steps": options.max_steps,
-                "max_rows": options.max_rows,
-                "timeout_s": options.timeout_s,
-            },
-            "precision": options.precision,
-            "batching": {"enabled": options.micro_batching, **batcher.stats.to_dict()},
+            "dataset": info.name, "class_names": list(info.class_names), "num_classes": info.num_classes,
+            "image_shape": [info.channels, info.resolution, info.resolution], "preset": config.preset,
+            "objective": trained.training.get("objective", "acgan"), "training": trained.training,
+            "z_dim": config.z_dim, "step": trained.step, "weights": trained.source.name, "evaluation": metrics,
+            "label_rule": "index:N is the class at index N, name:X the class named X; otherwise a class name wins "
+                          "over an index (names compared after NFC normalisation, ignoring case when unambiguous)",
+            "limits": {"max_images": options.max_images, "max_steps": options.max_steps,
+                       "max_rows": options.max_rows, "timeout_s": options.timeout_s},
+            "precision": options.precision, "batching": {"enabled": options.micro_batching, **batcher.stats.to_dict()},
             "acgan_version": __version__,
-        }
+        }  # fmt: skip
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+
+def add_image_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptions, renderer: Renderer) -> None:
+    """/api/v1/generate, /api/v1/interpolate and /api/v1/class-sweep: their field bounds and RequestChecks."""
+    info, z_dim = trained.info, trained.generator.config.z_dim
+    check = RequestChecks(info, options)
+    label_query = Query("0", description="Class name or index (index:N, name:X; see label_rule in /api/v1/info).")
     seed_query = Query(0, ge=0, le=MAX_SEED, description="Seed: image i uses the latent of seed + i.")
     format_query = Query("png", description="png: one grid picture; npz: uint8 arrays (N, H, W, C) and labels.")
     scale_query = Query(2, ge=1, le=8, description="Upscale each image this many times (png).")
 
     @app.get("/api/v1/generate", tags=["images"], responses={200: {"content": {"image/png": {}}}})
     async def generate(
-        label: str = Query("0", description="Class index or class name (case-insensitive)."),
+        label: str = label_query,
         n: int = Query(16, ge=1, le=options.max_images, description="Number of images."),
         seed: int = seed_query,
         format: Literal["png", "npz"] = format_query,
@@ -199,18 +249,15 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
         scale: int = scale_query,
     ) -> Response:
         """`n` images of one class; the same query always gives the same images."""
-        index = label_index(label)
-        if seed + n - 1 > MAX_SEED:
-            raise invalid("seed", f"seed + n - 1 must be at most {MAX_SEED}", seed)
+        index, seed = check.label(label), check.seeds("seed", seed, n)
         labels = torch.full((n,), index, dtype=torch.int64)  # (n,)
-        images = await render(make_latents(n, config.z_dim, seed), labels)  # (n, C, H, W)
-        cols = columns or math.ceil(math.sqrt(n))
-        seeds = np.arange(seed, seed + n, dtype=np.int64)
-        return image_response(images, labels, cols, scale, format, f"{info.name}-{index}-seed{seed}", seeds=seeds)
+        return await renderer.respond(make_latents(n, z_dim, seed), labels, columns or math.ceil(math.sqrt(n)), scale,
+                                      format, f"{info.name}-{index}-seed{seed}",
+                                      seeds=np.arange(seed, seed + n, dtype=np.int64))  # fmt: skip
 
     @app.get("/api/v1/interpolate", tags=["images"], responses={200: {"content": {"image/png": {}}}})
     async def interpolate(
-        label: str = Query("0", description="Class index or class name."),
+        label: str = label_query,
         seed_a: int = Query(0, ge=0, le=MAX_SEED, description="Start: the first latent of this seed."),
         seed_b: int = Query(1, ge=0, le=MAX_SEED, description="End: the first latent of this seed."),
         steps: int = Query(8, ge=2, le=options.max_steps, description="Images in the strip, both ends included."),
@@ -218,10 +265,11 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
         scale: int = scale_query,
     ) -> Response:
         """A strip from seed_a's latent to seed_b's (spherical interpolation), one class throughout."""
-        index = label_index(label)
+        index = check.label(label)
+        seed_a, seed_b = check.seeds("seed_a", seed_a, 1), check.seeds("seed_b", seed_b, 1)
         labels = torch.full((steps,), index, dtype=torch.int64)  # (steps,)
-        images = await render(interpolation_latents(config.z_dim, seed_a, seed_b, steps), labels)
-        return image_response(images, labels, steps, scale, format, f"{info.name}-{index}-{seed_a}-to-{seed_b}")
+        z = interpolation_latents(z_dim, seed_a, seed_b, steps)  # (steps, z_dim)
+        return await renderer.respond(z, labels, steps, scale, format, f"{info.name}-{index}-{seed_a}-to-{seed_b}")
 
     @app.get("/api/v1/class-sweep", tags=["images"], responses={200: {"content": {"image/png": {}}}})
     async def class_sweep(
@@ -231,19 +279,11 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
         scale: int = scale_query,
     ) -> Response:
         """Each row: one latent through every class (the AC-GAN paper's fixed-noise grid)."""
-        if rows * info.num_classes > options.max_images:
-            raise invalid("rows", f"rows x {info.num_classes} classes must be at most {options.max_images}", rows)
-        z = make_latents(rows, config.z_dim, seed).repeat_interleave(info.num_classes, dim=0)  # (rows * K, z_dim)
+        rows = check.sweep_rows(rows)
+        seed = check.seeds("seed", seed, rows)
+        z = make_latents(rows, z_dim, seed).repeat_interleave(info.num_classes, dim=0)  # (rows * K, z_dim)
         labels = torch.arange(info.num_classes).repeat(rows)  # (rows * K,)
-        images = await render(z, labels)
-        return image_response(images, labels, info.num_classes, scale, format, f"{info.name}-sweep-seed{seed}")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index() -> HTMLResponse:
-        return HTMLResponse(page)
-
-    app.state.batcher = batcher
-    return app
+        return await renderer.respond(z, labels, info.num_classes, scale, format, f"{info.name}-sweep-seed{seed}")
 
 
 class _Unavailable(Exception):
