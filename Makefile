@@ -17,7 +17,7 @@ DEMO_EPOCHS ?= 3
 KERAS_VENV ?= benchmarks/.keras-venv
 CHECKPOINT ?= runs/demo
 
-.PHONY: install install-data install-browser demo serve test lint check clean \
+.PHONY: install install-data install-browser demo serve test test-fast lint check clean \
 	bench-throughput bench-quality bench-keras bench-serve bench-data bench-distributed \
 	bench-crash bench-disk-full bench-soak
 
@@ -70,6 +70,11 @@ serve: install
 
 test: install install-browser
 	$(BIN)/python -m pytest -q
+
+# The edit loop's tier (under 90 s on 2 cores): everything but the tests marked slow (multi-process, subprocess,
+# browser, soak, crash, disk-full, evaluation end to end). `make test` remains the whole suite (CI runs it).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Benchmarks (not tests): each prints a table and writes JSON under benchmarks/results/.
 bench-throughput: install

@@ -35,6 +35,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from acgan.files import is_temporary
+
 sys.path.insert(0, str(Path(__file__).parent))
 from throughput import machine
 
@@ -59,7 +61,7 @@ def partial_writes(run: Path) -> list[str]:
     found = []
     for path in run.rglob("*"):
         name = path.name
-        if name.startswith((".tmp-", ".trash-")) or ".tmp" in name or name.endswith(".part"):
+        if is_temporary(name):
             found.append(str(path.relative_to(run)))
     return sorted(found)
 
@@ -74,10 +76,10 @@ def moment_reached(kind: str, run: Path, state: dict[str, object]) -> bool:
     millisecond or so; a write seen by several polls counts once)."""
     try:
         if kind == "checkpoint":
-            writing = {p.name for p in os.scandir(run / "checkpoints") if p.name.startswith(".tmp-")}
+            writing = {p.name for p in os.scandir(run / "checkpoints") if is_temporary(p.name)}
         elif kind == "picture":
             writing = {p.name for folder in (run, run / "samples") if folder.is_dir()
-                       for p in os.scandir(folder) if ".tmp" in p.name}  # fmt: skip
+                       for p in os.scandir(folder) if is_temporary(p.name)}  # fmt: skip
         elif kind == "tensorboard":
             size = event_bytes(run)
             writing = {f"size-{size}"} if size > int(state.get("size", size)) else set()  # type: ignore[call-overload]

@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from crash import final_checkpoint, same_weights, train_command
 from throughput import machine
 
+from acgan.files import is_temporary
+
 
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -106,7 +108,7 @@ def fill_once(args: argparse.Namespace, reference: Path, size: int, fill: float)
         run = mount / "run"
         full = subprocess.run(train_command(run, args), capture_output=True, text=True)
         errors = [line for line in full.stderr.splitlines() if line.strip()]
-        leftovers = sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith((".tmp-", ".trash-")))
+        leftovers = sorted(p.name for p in (run / "checkpoints").iterdir() if is_temporary(p.name))
         loads, checkpoint = checkpoint_loads(run)
         filled = full.returncode != 0
         mount_tmpfs(mount, 3 * size, remount=True)

@@ -69,7 +69,7 @@ def write_checkpoint(folder: Path, with_eval: bool = False, info: DatasetInfo = 
     generator(torch.randn(32, 100), torch.arange(32) % info.num_classes)  # one train-mode pass: BatchNorm moves
     path = folder / "generator.safetensors"
     training = {"preset": "dcgan", "objective": "tac", "class_weight": 1.0, "spectral_norm": True}
-    atomic_write_bytes(path, safetensors_bytes(generator, config, info, step=123, training=training))
+    atomic_write_bytes(path, safetensors_bytes(generator, config, info, step=123, training_facts=training))
     if with_eval:
         report = {"num_samples": 1000, "metrics": {"conditional_accuracy": {"generated": 0.5, "real": 0.9}}}
         (folder / "eval.json").write_text(json.dumps(report))

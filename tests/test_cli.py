@@ -185,6 +185,7 @@ def test_missing_data_is_one_clear_line(capsys: pytest.CaptureFixture[str], tmp_
     assert_one_line_error(code, err, "data set 'mnist': missing", str(tmp_path / "none" / "mnist"), "Download failed")
 
 
+@pytest.mark.slow
 def test_console_script_interrupt_exits_130_and_keeps_a_good_checkpoint(data_root: Path, tmp_path: Path) -> None:
     """A real process: SIGINT after the first checkpoint -> one message, exit 130, loadable checkpoint."""
     run = tmp_path / "run"

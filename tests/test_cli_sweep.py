@@ -149,6 +149,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("uvicorn.Server.run", refuse)
 
 
+@pytest.mark.slow
 def test_the_base_commands_succeed(places: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    no_server: None) -> None:  # fmt: skip
     """The sweep changes one option of a working command, so a refusal is the bad value's doing."""

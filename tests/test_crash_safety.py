@@ -17,6 +17,8 @@ from tests.helpers import make_folder
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "40", "--batch-size", "8", "--width", "4", "--checkpoint-every", "5", "--limit", "0"]
 
+pytestmark = pytest.mark.slow  # multi-process, subprocess or long: `make test-fast` leaves it out
+
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:

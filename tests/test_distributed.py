@@ -25,6 +25,8 @@ from tests.helpers import make_folder
 FLAGS = ["--batch-size", "16", "--width", "8", "--device", "cpu", "--precision", "fp32", "--no-progress",
          "--nproc", "2"]  # fmt: skip
 
+pytestmark = pytest.mark.slow  # multi-process, subprocess or long: `make test-fast` leaves it out
+
 
 def acgan(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """Run `python -m acgan ARGS` in a fresh process (the launcher starts its own worker processes)."""

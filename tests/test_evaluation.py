@@ -55,6 +55,7 @@ def test_classifier_training_is_deterministic_and_learns(tmp_path: Path) -> None
     torch.testing.assert_close(loaded(data.images[:4])[1], first(data.images[:4])[1])
 
 
+@pytest.mark.slow
 def test_unknown_data_set_gets_a_classifier_trained_and_cached(tmp_path: Path) -> None:
     data = _blobs(256, seed=0)
     first, facts = load_reference_classifier(data.info, data, cache_dir=tmp_path, test=_blobs(30, seed=1),
@@ -127,6 +128,7 @@ def mnist_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_training_logs_evaluations_and_keeps_the_best(mnist_run: Path) -> None:
     records = [json.loads(x) for x in (mnist_run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r.get("kind") == "eval"]
@@ -140,6 +142,7 @@ def test_training_logs_evaluations_and_keeps_the_best(mnist_run: Path) -> None:
     assert (mnist_run / "eval.png").is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_command_writes_report_and_plot(
     mnist_run: Path, idx_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -154,7 +157,8 @@ def test_evaluate_command_writes_report_and_plot(
 
 
 def test_source_collapse_warning() -> None:
-    from acgan.training.monitor import is_better, source_collapse_warning
+    from acgan.evaluation.registry import is_better
+    from acgan.training.monitor import source_collapse_warning
 
     assert source_collapse_warning(0.01, 0.02, 100) is not None
     assert source_collapse_warning(0.6, 0.02, 100) is None

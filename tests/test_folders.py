@@ -237,6 +237,7 @@ def test_cifar10_by_name_offline_says_where_it_looked(tmp_path: Path) -> None:
     assert str(tmp_path / "cifar10") in message and "cifar-10-binary.tar.gz" in message and "--data-dir" in message
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "cifar10-subset").is_dir(), reason="../shared/data/cifar10-subset absent")
 def test_real_cifar_subset_binary_and_folders_hold_the_same_images() -> None:
     with pytest.raises(DataError, match="not the official"):
@@ -314,6 +315,7 @@ def test_streamed_batches_are_a_pure_function_of_seed_and_step() -> None:
     assert not np.array_equal(step_indices(100, 8, 3, 5), step_indices(100, 8, 3, 6))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_loading", ["memory", "stream"])
 def test_resume_is_exact_on_a_colour_folder(tmp_path: Path, data_loading: str) -> None:
     root = make_folder(tmp_path / "shapes")
@@ -327,6 +329,7 @@ def test_resume_is_exact_on_a_colour_folder(tmp_path: Path, data_loading: str) -
     assert config["dataset"]["channels"] == 3 and config["dataset"]["source"] == str(root.resolve())
 
 
+@pytest.mark.slow
 def test_colour_folder_end_to_end_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Train on a folder, resume, generate PNG/NPZ/folders in colour, evaluate, and serve the API."""
     root = make_folder(tmp_path / "shapes", per_class=24)

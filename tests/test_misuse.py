@@ -298,6 +298,7 @@ def test_progress_to_a_file_is_plain_lines() -> None:
     assert quiet.getvalue().count("\n") == 1  # only the closing line within the hour
 
 
+@pytest.mark.slow
 def test_training_redirected_to_a_file_writes_no_carriage_returns(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -364,7 +364,7 @@ def test_run_config_json(tmp_path: Path, config: Any, merge: dict[str, Any]) -> 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30)
 def test_metrics_jsonl(tmp_path: Path, lines: list[str]) -> None:
     """metrics.jsonl with any lines: records are dicts; resume can trim it; the plots draw or skip."""
-    from acgan.training.monitor import plot_eval
+    from acgan.visualize import plot_eval
 
     path = tmp_path / "metrics.jsonl"
     text = "\n".join(line.replace("\n", " ") for line in lines)

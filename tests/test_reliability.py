@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from acgan.checkpoint import TRAIN_STATE_FILE, resolve_checkpoint_dir
 from acgan.config import MAX_SEED, TrainConfig
 from acgan.errors import AcganError, CheckpointError
+from acgan.files import TEMPORARY
 from acgan.sampling import load_generator
 from acgan.training import train
 from tests.helpers import cli_output, make_folder
@@ -92,7 +93,7 @@ def test_generate_replaces_nothing_unless_forced_and_streams_folders(
     assert code == 1 and "not empty" in output and sorted(p.name for p in folder.iterdir()) == ["mine.txt"]
 
     # a folder is written chunk by chunk; the images are those of one call (image i uses seed + i)
-    monkeypatch.setattr("acgan.cli.GENERATE_CHUNK", 3)
+    monkeypatch.setattr("acgan.outputs.GENERATE_CHUNK", 3)
     code, _ = cli_output(["generate", "--checkpoint", str(run), "--num", "7", "--label", "1", "--seed", "5", "--output",
                        str(tmp_path / "chunks") + "/"], capsys)  # fmt: skip
     assert code == 0
@@ -180,6 +181,7 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_do(run: Path, tmp_path
     assert code == 1 and "nothing to do" in output and "--steps" in output
 
 
+@pytest.mark.slow
 def test_evaluate_prints_its_results_before_a_failed_write(
     run: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,6 +200,7 @@ def test_limits_on_sizes_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
     assert code == 2 and "--z-dim" in output
 
 
+@pytest.mark.slow
 def test_serve_on_port_zero_prints_the_real_port(run: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "acgan", "serve", "--checkpoint", str(run), "--port", "0"],
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -262,7 +265,7 @@ def test_a_failed_resave_of_the_same_step_puts_the_old_checkpoint_back(
     real_replace = os.replace
 
     def failing(src: object, dst: object) -> None:
-        if Path(str(src)).name.startswith(".tmp-"):
+        if TEMPORARY in Path(str(src)).name:  # the new folder's rename fails; moving the old one back works
             raise OSError(28, "No space left on device")
         real_replace(src, dst)  # type: ignore[arg-type]
 

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # multi-process, subprocess or long: `make test-fast` leaves it out
 
 
 def test_a_short_soak_gets_no_server_errors(tmp_path: Path) -> None:

@@ -41,3 +41,16 @@ def test_no_tensorboard_writes_no_event_files(tmp_path: Path) -> None:
     train(TrainConfig(dataset=str(root), steps=2, epochs=None, tensorboard=False, **TINY), tmp_path / "r",
           show_progress=False)  # fmt: skip
     assert not (tmp_path / "r" / "tensorboard").exists() and (tmp_path / "r" / "metrics.jsonl").is_file()
+
+
+def test_evaluations_are_logged_by_the_metric_registry_beside_real_data(tmp_path: Path) -> None:
+    from acgan.evaluation.registry import METRICS
+    from acgan.training.tensorboard import TensorBoardLog
+
+    log = TensorBoardLog(tmp_path / "tensorboard")
+    record = {"kind": "eval", "step": 7, "epoch": 1, "seconds": 12.5, "collapsed_classes": [],
+              **{m.name: 0.25 for m in METRICS}, "real": {m.name: 0.5 for m in METRICS}}  # fmt: skip
+    log.record(record)
+    log.close()
+    scalars = set(read_events(tmp_path).Tags()["scalars"])
+    assert scalars == {f"eval/{m.name}" for m in METRICS} | {f"eval_real/{m.name}" for m in METRICS}

@@ -14,11 +14,11 @@ from safetensors.torch import load_file
 
 from acgan.checkpoint import resolve_checkpoint_dir
 from acgan.config import TrainConfig
-from acgan.errors import AcganError, TrainingDiverged
+from acgan.errors import AcganError, DiskFull, TrainingDiverged
+from acgan.files import is_temporary
 from acgan.sampling import load_generator
 from acgan.training import TrainingInterrupted, train
 from acgan.training import loop as loop_module
-from acgan.training.loop import DiskFull
 from tests.conftest import IDX_DATASET
 
 # 96 images, batch 16: 6 steps per epoch.
@@ -165,6 +165,7 @@ def test_step_and_time_bounds(idx_root: Path, tmp_path: Path) -> None:
     assert result.stopped_by == "max_minutes" and result.step <= 1
 
 
+@pytest.mark.slow
 def test_checkpoint_retention_keeps_latest_and_every_n_epochs(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(TrainConfig(**TINY, epochs=5, keep_every=2), run, show_progress=False)
@@ -173,6 +174,7 @@ def test_checkpoint_retention_keeps_latest_and_every_n_epochs(idx_root: Path, tm
     assert (run / "checkpoints" / "latest").read_text() == "step_00000030"
 
 
+@pytest.mark.slow
 def test_crash_while_checkpointing_leaves_the_previous_one_intact(
     idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,7 +193,7 @@ def test_crash_while_checkpointing_leaves_the_previous_one_intact(
         train(TrainConfig(**TINY, epochs=2), run, resume=True, show_progress=False)
     monkeypatch.setattr(os, "replace", real_replace)
     assert resolve_checkpoint_dir(run).name == "step_00000006"
-    assert not [p.name for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp-")]  # space given back
+    assert not [p.name for p in (run / "checkpoints").iterdir() if is_temporary(p.name)]  # space given back
     after = _weights(run)
     assert all(torch.equal(before[k], after[k]) for k in before)
 
@@ -254,6 +256,7 @@ def test_bf16_autocast_training_keeps_fp32_weights_and_learns(idx_root: Path, tm
     assert images.dtype == torch.float32 and images.abs().max() <= 1
 
 
+@pytest.mark.slow
 def test_resume_survives_a_metrics_line_torn_by_a_crash(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(TrainConfig(**TINY, epochs=1), run, show_progress=False)

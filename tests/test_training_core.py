@@ -104,13 +104,14 @@ def test_every_objective_trains_from_python(
                    show_progress=False)  # fmt: skip
     assert result.step == 3
     trained = load_generator(run)
-    assert trained.training["objective"] == objective
+    assert trained.training_facts["objective"] == objective
     assert trained.generator.config.heads == OBJECTIVES[objective].heads or objective == "acgan"
     assert trained.sample([0, 1], seed=0).shape == (2, 1, 28, 28)
     line = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert "d_real_source" in line and "g_source" in line
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_spectral_norm_augmentation_and_a_twin_head(idx_root: Path, tmp_path: Path) -> None:
     """Spectral norm's power-iteration vectors, DiffAugment's random draws and the extra head all resume exactly."""
     options = {"dataset": IDX_DATASET, "objective": "tac", "spectral_norm": True, "diffaugment": "translation,cutout",
@@ -129,11 +130,12 @@ def test_options_change_what_is_trained(idx_root: Path, tmp_path: Path) -> None:
     assert saved["model"]["spectral_norm"] is True and saved["model"]["width"] == 16
     assert saved["train"]["d_updates"] == "joint" and saved["train"]["d_class_loss_on_fake"] is False
     weights = load_generator(tmp_path / "run")
-    assert weights.training["diffaugment"] == "translation,cutout" and weights.training["d_steps"] == 2
+    assert weights.training_facts["diffaugment"] == "translation,cutout" and weights.training_facts["d_steps"] == 2
     d = build_discriminator(ModelConfig("dcgan", width=16, spectral_norm=True))
     assert any("parametrizations" in name for name, _ in d.named_parameters())
 
 
+@pytest.mark.slow
 def test_every_objective_trains_from_the_cli(idx_root: Path, tmp_path: Path) -> None:
     from acgan.cli import main
 
@@ -259,6 +261,7 @@ def test_due_after_keeps_every_n_epochs_independently_of_sampling() -> None:
     assert due_after(3, 10, timed, 2.5).checkpoint and not due_after(3, 10, timed, 1.0).checkpoint
 
 
+@pytest.mark.slow
 def test_keep_every_keeps_what_it_says(idx_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"  # 6 steps per epoch; grids every 2 epochs, kept checkpoints every 3
     train(TrainConfig(dataset=IDX_DATASET, epochs=6, sample_every=2, keep_every=3, **TINY), run, show_progress=False)
@@ -266,6 +269,7 @@ def test_keep_every_keeps_what_it_says(idx_root: Path, tmp_path: Path) -> None:
     assert names == ["latest", "step_00000018", "step_00000036"]
 
 
+@pytest.mark.slow
 def test_checkpoint_every_steps_saves_mid_epoch(
     idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -293,6 +297,7 @@ def test_checkpoint_every_steps_saves_mid_epoch(
     assert main(["train", "--resume", str(run), "--checkpoint-every", "soon"]) == 2
 
 
+@pytest.mark.slow
 def test_a_run_that_crashed_before_its_first_checkpoint_can_resume_or_restart(
     idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

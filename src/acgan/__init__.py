@@ -5,13 +5,12 @@ g = load_generator("runs/mnist")              # a run directory, checkpoint dire
 images = g.sample(["7", "7", "3"], seed=1)     # (3, 1, 28, 28) float in [-1, 1]
 """
 
-__version__ = "0.1.0"
-
 from acgan.config import TrainConfig
 from acgan.data import DatasetInfo, load_dataset
 from acgan.models import PRESETS, Discriminator, Generator, ModelConfig
 from acgan.sampling import TrainedGenerator, load_generator, make_latents, sample
 from acgan.training import train
+from acgan.version import __version__
 
 __all__ = [
     "PRESETS",

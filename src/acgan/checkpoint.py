@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from torch import nn
 
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import CheckpointError
-from acgan.files import atomic_write_bytes, fsync_dir
+from acgan.files import atomic_write_bytes, is_temporary, written_aside
 from acgan.models.networks import ModelConfig
 
 FORMAT_VERSION = 1
@@ -88,7 +87,7 @@ def safetensors_bytes(
     model_config: ModelConfig,
     info: DatasetInfo,
     step: int,
-    training: dict[str, Any] | None = None,
+    training_facts: dict[str, Any] | None = None,
     network: str = "generator",
 ) -> bytes:
     """Serialise a module's state dict with the configs needed to rebuild it (and how it was trained) in the metadata.
@@ -100,7 +99,7 @@ def safetensors_bytes(
         "model_config": json.dumps(model_config.to_dict()),
         "dataset_info": json.dumps(info.to_dict()),
         "step": str(step),
-        "training": json.dumps(training or {}),
+        "training": json.dumps(training_facts or {}),
     }
     tensors = _tensors_of(module)
     # The checksum of the tensor table and bytes (which do not depend on the metadata) goes into the metadata.
@@ -132,7 +131,7 @@ class CheckpointContents:
     g_ema: nn.Module | None
     train_state: dict[str, Any]
     meta: dict[str, Any]
-    training: dict[str, Any] = field(default_factory=dict)  # objective and options, for `acgan info` and serving
+    training_facts: dict[str, Any] = field(default_factory=dict)  # objective and options, for `acgan info`, serving
 
 
 def save_checkpoint(
@@ -142,48 +141,26 @@ def save_checkpoint(
     root = run_dir / CHECKPOINTS_DIR
     root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(contents.step)
-    tmp = root / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     files = {
-        GENERATOR_FILE: safetensors_bytes(contents.generator, model_config, info, contents.step, contents.training),
+        GENERATOR_FILE: safetensors_bytes(contents.generator, model_config, info, contents.step, contents.training_facts),
         DISCRIMINATOR_FILE: safetensors_bytes(contents.discriminator, model_config, info, contents.step,
-                                              contents.training, network="discriminator"),
+                                              contents.training_facts, network="discriminator"),
     }  # fmt: skip
     if contents.g_ema is not None:
-        files[EMA_FILE] = safetensors_bytes(contents.g_ema, model_config, info, contents.step, contents.training)
+        files[EMA_FILE] = safetensors_bytes(contents.g_ema, model_config, info, contents.step, contents.training_facts)
     buffer = io.BytesIO()
     torch.save(contents.train_state, buffer)
     files[TRAIN_STATE_FILE] = buffer.getvalue()
     meta = {**contents.meta, "format_version": FORMAT_VERSION, "step": contents.step, "epoch": contents.epoch,
             "kept": keep, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}  # fmt: skip
     files[META_FILE] = json.dumps(meta, indent=2).encode()  # written last: its presence marks a complete set
-    final = root / name
-    try:
+    with written_aside(root / name) as tmp:  # a full disk or a signal: the folder goes, `latest` is untouched
+        tmp.mkdir()
         for filename, data in files.items():
-            with open(tmp / filename, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        fsync_dir(tmp)
-        if final.exists():  # re-saving the same step (e.g. after a resume): move the old one aside first
-            trash = root / f".trash-{name}-{os.getpid()}"
-            os.replace(final, trash)
-            try:
-                os.replace(tmp, final)
-            except BaseException:
-                os.replace(trash, final)  # `latest` may name it: put it back
-                raise
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:  # a full disk, a signal: give the space back; `latest` still names the last good one
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    fsync_dir(root)
+            (tmp / filename).write_bytes(data)
     atomic_write_bytes(root / LATEST, name.encode())
     _prune(root, latest=name)
-    return final
+    return root / name
 
 
 def mark_best(run_dir: Path, checkpoint_dir: Path, record: dict[str, Any]) -> None:
@@ -219,7 +196,7 @@ def _prune(root: Path, latest: str) -> None:
     except CheckpointError:
         return
     for path in root.iterdir():
-        if path.name.startswith((".tmp-", ".trash-")) and path.is_dir():
+        if is_temporary(path.name) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         elif path.is_dir() and path.name.startswith("step_") and path.name not in (latest, best):
             try:
@@ -271,7 +248,7 @@ class WeightsFile:
     model_config: ModelConfig
     info: DatasetInfo
     step: int
-    training: dict[str, Any] = field(default_factory=dict)  # empty for files written before it was recorded
+    training_facts: dict[str, Any] = field(default_factory=dict)  # empty in files written before it was recorded
     network: str = "generator"  # or "discriminator"
 
 

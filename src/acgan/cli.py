@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import torch
 
 from acgan.config import (
-    BEST_METRICS,
+    CONFIG_FIELDS,
     D_UPDATES,
     DATA_LOADING,
     DEVICES,
     FLOAT_RANGES,
     MAX_SEED,
     PRECISIONS,
+    RESUMABLE_FIELDS,
     SERVE_TIMEOUT_S,
     Interval,
     TrainConfig,
@@ -30,13 +30,11 @@ from acgan.config import (
     resolve_config,
 )
 from acgan.data.dataset import dataset_names
-from acgan.errors import AcganError
-from acgan.files import atomic_write_bytes
+from acgan.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AcganError
+from acgan.evaluation.registry import BEST_METRIC_CHOICES, DEFAULT_BEST_METRIC
 from acgan.models.networks import LIMITS
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
 from acgan.objectives import OBJECTIVES
-
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 class FiniteFloat(click.FloatRange):
@@ -66,32 +64,6 @@ DATA_DIR_TYPE = click.Path(exists=True, file_okay=False, path_type=Path)
 SEED = click.IntRange(0, MAX_SEED)
 SEED_HELP = f"0..{MAX_SEED}; image i of a command uses seed + i."
 
-# Flags of `train` that map one-to-one onto TrainConfig fields.
-_TRAIN_FIELDS = (
-    "dataset", "preset", "data_dir", "limit", "z_dim", "width", "batch_size", "lr_g", "lr_d", "ema_decay", "epochs",
-    "steps", "max_minutes", "seed", "device", "precision", "log_every", "sample_every", "keep_every", "eval_every",
-    "eval_samples", "best_metric", "objective", "class_weight", "d_class_loss_on_fake", "d2d_margin",
-    "d2d_temperature", "spectral_norm", "diffaugment", "d_updates", "d_steps", "resolution", "holdout",
-    "verify_checksums", "data_loading", "tensorboard",
-)  # fmt: skip
-# What may change when resuming: where and how long to run, never what is trained.
-_RESUMABLE_FIELDS = {
-    "epochs",
-    "steps",
-    "max_minutes",
-    "device",
-    "precision",
-    "data_dir",
-    "data_loading",
-    "tensorboard",
-    "log_every",
-    "eval_every",
-    "eval_samples",
-    "checkpoint_every",
-    "checkpoint_minutes",
-}
-
-
 # Options shared by the commands that read a generator.
 CHECKPOINT_OPTION = click.option(
     "--checkpoint",
@@ -100,6 +72,17 @@ CHECKPOINT_OPTION = click.option(
     help="A run directory, a checkpoint directory, a generator .safetensors file or an exported .onnx file.",
 )
 SAMPLING_DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+NO_EMA_OPTION = click.option(
+    "--no-ema", is_flag=True, help="Use the raw generator weights even when the checkpoint has a moving average."
+)
+SAMPLING_PRECISION_OPTION = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="bf16/auto: faster where bf16 is native, images a few grey levels from fp32's (fp32: exactly "
+    "`acgan.sample`'s images).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -172,7 +155,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
     help="bf16: autocast, fp32 weights (dcgan: 1.7x the speed of fp32 on a CPU with AVX512-BF16); auto: bf16 on "
-    "CUDA and CPUs with native bf16 [default: the preset's, dcgan auto, seeds fp32].",
+    "CUDA and CPUs with native bf16 [default: the preset's, dcgan auto, the reference presets fp32].",
 )
 @click.option(
     "--batch-size",
@@ -198,7 +181,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Print the seeds' per-step loss line every N steps (0: progress bar).",
+    help="Print the references' per-step loss line every N steps (0: progress bar).",
 )
 @click.option(
     "--sample-every",
@@ -230,8 +213,8 @@ SKIP_CHECKSUMS_OPTION = click.option(
 )
 @click.option(
     "--best-metric",
-    type=click.Choice(BEST_METRICS),
-    default="intra_fd",
+    type=click.Choice(BEST_METRIC_CHOICES),
+    default=DEFAULT_BEST_METRIC,
     show_default=True,
     help="Metric that picks the best checkpoint.",
 )
@@ -269,7 +252,8 @@ SKIP_CHECKSUMS_OPTION = click.option(
 @click.option(
     "--d-updates",
     type=click.Choice(D_UPDATES),
-    help="seeds: D on real, D on generated, then G; joint: one D update on both [default: the preset's].",
+    help="alternating: D on real, D on generated, then G (the references'); joint: one D update on both "
+    "[default: the preset's].",
 )
 @click.option("--d-steps", type=click.IntRange(min=1), default=1, show_default=True, help="D updates per G update.")
 @click.option(
@@ -303,76 +287,73 @@ def train(ctx: click.Context, run_dir: Path | None, resume_dir: Path | None, che
       acgan train --resume runs/mnist --epochs 10
       acgan train --dataset cifar10 --nproc 4 --batch-size 64    (global batch 256)
     """
-    from acgan.training import new_run_dir, read_run_config
-    from acgan.training import train as run_training
-    from acgan.training.distributed import broadcast_from_main, join_world, launched_world, leave_world
+    from acgan.training.distributed import launched_world
 
     world = launched_world()
     if nproc is not None and world.distributed and nproc != world.size:
         raise click.UsageError(f"--nproc {nproc} differs from the {world.size} processes torchrun started")
-
-    given = {name for name in _TRAIN_FIELDS if _given(ctx, name)}
-    if checkpoint_cadence is not None:
-        options.update(_parse_cadence(checkpoint_cadence))
-        given |= {"checkpoint_every", "checkpoint_minutes"}
-    if resume_dir is not None:
-        if run_dir is not None:
-            raise click.UsageError("use either --resume RUN_DIR or --run-dir, not both")
-        fixed = sorted(given - _RESUMABLE_FIELDS)
-        if fixed:
-            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
-            raise click.UsageError(f"{flags} cannot change when resuming (only {', '.join(sorted(_RESUMABLE_FIELDS))})")
-        config = read_run_config(resume_dir)
-        changes = {name: _as_config_value(options[name]) for name in given}
-        if given & {"epochs", "steps", "max_minutes"}:  # new bounds replace the old ones
-            changes = {"epochs": None, "steps": None, "max_minutes": None, **changes}
-        config, run_dir = config.replace(**changes), resume_dir
-    else:
-        values = {name: _as_config_value(options[name]) for name in given}
-        if "epochs" not in values and ("steps" in values or "max_minutes" in values):
-            values["epochs"] = None
-        config = resolve_config(TrainConfig(**values))
-        run_dir = run_dir or new_run_dir(Path("runs"), config)
+    config, run_dir = _train_config(ctx, options, run_dir, resume_dir, checkpoint_cadence)
     if dry_run:
-        click.echo(
-            json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()}, indent=2)
-        )
+        click.echo(json.dumps({"run_dir": str(run_dir), "resume": resume_dir is not None, "train": config.to_dict()},
+                              indent=2))  # fmt: skip
         return
     if nproc is not None and nproc > 1 and not world.distributed:
         from acgan.launch import torchrun_train
 
-        root = ctx.find_root().obj or {}
-        args = list(root.get("argv", sys.argv[1:]))
+        args = list((ctx.find_root().obj or {}).get("argv", sys.argv[1:]))
         if resume_dir is None and not _given(ctx, "run_dir"):
             args += ["--run-dir", str(run_dir)]
         ctx.exit(torchrun_train(nproc, args))
-    if world.distributed:  # a torchrun worker: torchrun passes on one signal, which training turns into a stop
-        for sig in (signal.SIGINT, signal.SIGTERM):  # outside training, torchrun's SIGKILL (30 s later) decides
+    _train_in_this_process(config, run_dir, resume_dir is not None, show_progress=not no_progress)
+
+
+def _train_config(ctx: click.Context, options: dict[str, Any], run_dir: Path | None, resume_dir: Path | None,
+                  cadence: str | None) -> tuple[TrainConfig, Path]:  # fmt: skip
+    """The configuration the flags ask for (a new run's, resolved; or the resumed run's with what may change) and
+    the run directory."""
+    from acgan.training import new_run_dir, read_run_config
+
+    given = {name for name in CONFIG_FIELDS & {p.name for p in ctx.command.params if p.name} if _given(ctx, name)}
+    if cadence is not None:
+        options.update(_parse_cadence(cadence))
+        given |= {"checkpoint_every", "checkpoint_minutes"}
+    values = {name: str(options[name]) if isinstance(options[name], Path) else options[name] for name in given}
+    if resume_dir is None:
+        config = resolve_config(TrainConfig.from_flags(values))
+        return config, run_dir or new_run_dir(Path("runs"), config)
+    if run_dir is not None:
+        raise click.UsageError("use either --resume RUN_DIR or --run-dir, not both")
+    fixed = sorted(given - RESUMABLE_FIELDS)
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise click.UsageError(f"{flags} cannot change when resuming (only {', '.join(sorted(RESUMABLE_FIELDS))})")
+    return read_run_config(resume_dir).resumed_with(values), resume_dir
+
+
+def _train_in_this_process(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool) -> None:
+    """Train here (one process, or one torchrun worker): say what starts, train, say how it ended."""
+    from acgan.training import train as run_training
+    from acgan.training.distributed import broadcast_from_main, join_world, launched_world, leave_world
+
+    if launched_world().distributed:  # a torchrun worker: torchrun passes on one signal, which training turns into
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a stop; outside training, torchrun's SIGKILL (30 s later) decides
             signal.signal(sig, signal.SIG_IGN)
     try:
         world = join_world(config.device)
         run_dir = broadcast_from_main(run_dir, world)  # rank 0 numbers a new run directory for everyone
         if world.is_main:
-            click.echo(f"{'resuming' if resume_dir else 'training'} {config.preset} on "
-                       f"{dataset_label(config.dataset)} in {run_dir}"
-                       + (f" ({world.size} processes, global batch {config.batch_size * world.size})"
-                          if world.distributed and config.batch_size else ""))  # fmt: skip
-        result = run_training(config, run_dir, resume=resume_dir is not None,
-                              show_progress=not no_progress and world.is_main)  # fmt: skip
+            processes = f" ({world.size} processes, global batch {(config.batch_size or 0) * world.size})"
+            click.echo(f"{'resuming' if resume else 'training'} {config.preset} on {dataset_label(config.dataset)} in "
+                       f"{run_dir}{processes if world.distributed else ''}")  # fmt: skip
+        result = run_training(config, run_dir, resume=resume, show_progress=show_progress and world.is_main)
     finally:
         leave_world()
-    if resume_dir is not None and result.step == result.start_step:
+    if resume and result.step == result.start_step:
         raise AcganError(f"nothing to do: {run_dir} already reached its bound at step {result.step} (stopped by "
                          f"{result.stopped_by}); pass --epochs, --steps or --max-minutes to train further")  # fmt: skip
     if world.is_main:
-        click.echo(
-            f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
-            f"{result.seconds / 60:.1f} min; checkpoint {result.checkpoint}; samples in {run_dir / 'samples'}"
-        )
-
-
-def _as_config_value(value: Any) -> Any:
-    return str(value) if isinstance(value, Path) else value
+        click.echo(f"done: {result.step} steps ({result.epoch:.2f} epochs, stopped by {result.stopped_by}) in "
+                   f"{result.seconds / 60:.1f} min; checkpoint {result.checkpoint}; samples in {run_dir / 'samples'}")  # fmt: skip
 
 
 def _parse_cadence(text: str) -> dict[str, Any]:
@@ -403,9 +384,8 @@ def _parse_cadence(text: str) -> dict[str, Any]:
 @click.option("--output", required=True, help="x.png (grid), x.npz (arrays) or DIR/ (one PNG per image).")
 @click.option("--force", is_flag=True, help="Replace an existing file, or write into a folder that holds files.")
 @SAMPLING_DEVICE_OPTION
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="bf16/auto: faster where bf16 is native, images a few grey levels from fp32's.")  # fmt: skip
-@click.option("--no-ema", is_flag=True, help="Use the raw generator weights even when a moving average exists.")
+@SAMPLING_PRECISION_OPTION
+@NO_EMA_OPTION
 def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, force: bool, device: str,
              precision: str, no_ema: bool) -> None:  # fmt: skip
     """Generate images of chosen classes from a checkpoint (nothing else needed).
@@ -421,8 +401,8 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
     from acgan.device import select_device
     from acgan.labels import label_note, labels_for_request
     from acgan.memory import require_memory, sampling_bytes
-    from acgan.outputs import ImageFolder, OutputTarget, grid_png_bytes, npz_bytes
-    from acgan.sampling import check_seeds, load_generator, to_uint8_hwc
+    from acgan.outputs import GENERATE_CHUNK, ImageFolder, OutputTarget, write_file
+    from acgan.sampling import check_seeds, load_generator
 
     check_seeds(seed, num)
     target = OutputTarget.parse(output)
@@ -444,33 +424,15 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
         require_memory(2 * num * config.resolution**2 * config.channels + sampling_bytes(config, GENERATE_CHUNK, 64),
                        torch.device("cpu"), f"{num} images of {config.resolution}x{config.resolution}x{config.channels}",
                        "write them to a folder ending in / (streamed in chunks)")  # fmt: skip
-    request = {"checkpoint": str(trained.source.resolve()), "step": trained.step, "label": label, "num": num,
-               "seed": seed, "precision": precision}  # fmt: skip
-    folder = ImageFolder(target.path, info.class_names, request, num) if target.kind == "folder" else None
-    if folder is not None and (there := folder.start(force)):
-        click.echo(f"continuing {output}: {there} of {num} images are already there", err=True)
-    chunks = []
-    try:
-        for start in range(0, num, GENERATE_CHUNK):  # image i uses seed + i: chunks give the same images as one call
-            chunk = np.asarray(labels_for_request(label, num, info, start, start + GENERATE_CHUNK), np.int64)
-            if folder is not None and not folder.missing(start, chunk).any():
-                folder.kept += len(chunk)
-                continue
-            images = to_uint8_hwc(trained.sample(torch.from_numpy(chunk), seed=seed + start, precision=precision))
-            if folder is not None:  # (n, H, W, C) uint8 written and dropped chunk by chunk
-                folder.write(images, chunk, first_index=start)
-            else:
-                chunks.append((images, chunk))
-    except KeyboardInterrupt:
-        if folder is not None:
-            raise AcganError(f"interrupted: {folder.written + folder.kept} of {num} images are in {output}; run the "
-                             "same command again to continue (or pass --force to start over)") from None  # fmt: skip
-        raise
-    if target.kind != "folder":
-        images, labels = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
-        data = (npz_bytes(images, labels, info.class_names) if target.kind == "npz"
-                else grid_png_bytes(images, info.class_names, per_class_rows=label.strip().lower() == "all"))  # fmt: skip
-        atomic_write_bytes(target.path, data)
+    if target.kind == "folder":
+        request = {"checkpoint": str(trained.source.resolve()), "step": trained.step, "label": label, "num": num,
+                   "seed": seed, "precision": precision}  # fmt: skip
+        folder = ImageFolder(target.path, info.class_names, request, num)
+        if there := folder.start(force):
+            click.echo(f"continuing {output}: {there} of {num} images are already there", err=True)
+        folder.fill(trained, label, seed, precision)
+    else:
+        write_file(target, trained, label, num, seed, precision)
     click.echo(f"wrote {num} image(s) to {output}")
 
 
@@ -478,7 +440,6 @@ MIN_SAMPLES_PER_CLASS = 100  # evaluate warns below this
 EXPORT_SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth")}
 KEEP_ALIVE_S = 65  # seconds an idle HTTP connection stays open in `serve`
 MAX_GRID_IMAGES = 10_000  # one PNG grid; more goes to .npz or a folder
-GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
 
 
 def _check_writable(folder: Path) -> None:
@@ -586,7 +547,7 @@ def classifier_train(dataset: str, epochs: int | None, seed: int, data_dir: Path
 @CHECKPOINT_OPTION
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="G.onnx or G.pt")
-@click.option("--no-ema", is_flag=True, help="Export the raw generator weights even when a moving average exists.")
+@NO_EMA_OPTION
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) -> None:
     """Export the generator to ONNX or TorchScript, verified against PyTorch before it is written.
@@ -627,7 +588,7 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) 
     help="Where the training folder is now, if it moved [default: the path recorded in the checkpoint].",
 )
 @SAMPLING_DEVICE_OPTION
-@click.option("--no-ema", is_flag=True, help="Judge the raw generator weights even when a moving average exists.")
+@NO_EMA_OPTION
 def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None, dataset_path: str | None,
              device: str, no_ema: bool) -> None:  # fmt: skip
     """Measure a generator: conditional accuracy, Frechet distances, diversity, memorisation.
@@ -686,11 +647,11 @@ def info(checkpoint: Path, as_json: bool) -> None:
     config, data = trained.generator.config, trained.info
     record = {"weights": str(trained.source), "step": trained.step, "dataset": data.name,
               "class_names": list(data.class_names), "image_shape": [data.channels, data.resolution, data.resolution],
-              "data": data.to_dict(), "model": config.to_dict(), "training": trained.training}  # fmt: skip
+              "data": data.to_dict(), "model": config.to_dict(), "training": trained.training_facts}  # fmt: skip
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    facts = trained.training
+    facts = trained.training_facts
     click.echo(f"weights:    {trained.source} (step {trained.step})")
     where = f" from {data.source}" if data.source else ""
     held = f", {data.holdout:.0%} of each class held out for evaluation" if data.holdout else ""
@@ -719,9 +680,8 @@ def info(checkpoint: Path, as_json: bool) -> None:
               help="Seconds a request may wait for its images before a 503.")  # fmt: skip
 @click.option("--no-batching", is_flag=True, help="Run every request on its own instead of micro-batching them.")
 @SAMPLING_DEVICE_OPTION
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="bf16/auto: faster where bf16 is native; fp32 gives exactly `acgan generate`'s images.")  # fmt: skip
-@click.option("--no-ema", is_flag=True, help="Serve the raw generator weights even when a moving average exists.")
+@SAMPLING_PRECISION_OPTION
+@NO_EMA_OPTION
 def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: float, no_batching: bool, device: str,
           precision: str, no_ema: bool) -> None:  # fmt: skip
     """Serve a generator: a web page at / and an HTTP API under /api/v1 (schema: /api/v1/openapi.json).
@@ -770,10 +730,7 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected failure into one line on stderr and an exit code."""
-    from acgan.errors import TrainingDiverged
-    from acgan.training import TrainingInterrupted
     from acgan.training.distributed import launched_world
-    from acgan.training.run_writer import RunExists
 
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -786,22 +743,10 @@ def main(argv: list[str] | None = None) -> int:
         command = f"acgan {exc.ctx.info_name} --help" if exc.ctx and exc.ctx.parent else "acgan --help"
         click.echo(f"acgan: error: {exc.format_message()} (see {command})", err=True)
         return EXIT_USAGE
-    except (TrainingInterrupted, TrainingDiverged) as exc:
-        if launched_world().rank != 0:  # every process stopped together; rank 0 says why
-            return EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_ERROR
-        if isinstance(exc, TrainingDiverged):
-            click.echo(f"acgan: error: {exc}", err=True)
-            return EXIT_ERROR
-        nproc = f" --nproc {exc.processes}" if exc.processes > 1 else ""
-        click.echo(f"acgan: {exc}; continue with: acgan train --resume {exc.run_dir}{nproc}", err=True)
-        return EXIT_INTERRUPTED
-    except RunExists as exc:
-        click.echo(f"acgan: error: {exc.run_dir} already holds a run; continue it with --resume {exc.run_dir} "
-                   "or pick another --run-dir", err=True)  # fmt: skip
-        return EXIT_ERROR
     except AcganError as exc:
-        click.echo(f"acgan: error: {exc}", err=True)
-        return EXIT_ERROR
+        if not (exc.said_by_rank_zero and launched_world().rank != 0):  # every process stopped; rank 0 says why
+            click.echo(exc.report(), err=True)
+        return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("acgan: interrupted", err=True)
         return EXIT_INTERRUPTED

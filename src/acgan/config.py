@@ -15,23 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from acgan.errors import AcganError
+from acgan.evaluation.registry import BEST_METRIC_CHOICES, DEFAULT_BEST_METRIC
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_LOADING = ("auto", "memory", "stream")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-D_UPDATES = ("seeds", "joint")
+D_UPDATES = ("alternating", "joint")
 DEFAULT_EPOCHS = 10
 MAX_SEED = 2**63 - 1  # seeds are 0..MAX_SEED everywhere (CLI, API, Python); latent i of seed s uses s + i
-BEST_METRICS = (
-    "intra_fd",
-    "fd",
-    "conditional_accuracy",
-    "classifier_score",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-)
 
 
 @dataclass(frozen=True)
@@ -56,18 +47,24 @@ class Interval:
 
 UNIT = Interval(0.0, 1.0, high_open=True)
 MINUTES = Interval(0.0, 1e6, low_open=True)  # a bound in minutes: about two years at most
-# Every float the configuration holds, and the range it is used in.
-FLOAT_RANGES: dict[str, Interval] = {
-    "lr_g": Interval(1e-8, 1.0), "lr_d": Interval(1e-8, 1.0), "beta1": UNIT, "beta2": UNIT,
-    "class_weight": Interval(0.0, 1000.0, low_open=True), "d2d_margin": Interval(0.0, 1.0, low_open=True),
-    "d2d_temperature": Interval(1e-3, 1e3), "ema_decay": UNIT, "holdout": UNIT, "max_minutes": MINUTES,
-    "checkpoint_minutes": Interval(0.0, 1e6),
-}  # fmt: skip
+LEARNING_RATE = Interval(1e-8, 1.0)
 SERVE_TIMEOUT_S = Interval(0.0, 3600.0, low_open=True)  # seconds a served request may wait for its images
+_ABSENT = object()
 
-# What configs saved before the objective options existed meant by their absence.
-LEGACY_DEFAULTS: dict[str, Any] = {"objective": "acgan", "d_updates": "seeds", "spectral_norm": False,
-                                   "diffaugment": "", "width": 0}  # fmt: skip
+
+def fact(default: Any, *, preset: str | None = None, resumable: bool = False, training: bool = False,
+         legacy: Any = _ABSENT, interval: Interval | None = None) -> Any:  # fmt: skip
+    """A TrainConfig field and what is known about it, kept in its metadata (the lists below are derived from it):
+
+    preset: the Preset attribute a None value falls back to; resumable: `--resume` may change it (where and how
+    long to train, never what is trained); training: a training fact stored in the weights' metadata (shown by
+    `acgan info` and the web page); legacy: what a config saved before the field existed meant; interval: the
+    range a float is used in.
+    """
+    metadata = {"preset": preset, "resumable": resumable, "training": training, "interval": interval}
+    if legacy is not _ABSENT:
+        metadata["legacy"] = legacy
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -75,56 +72,66 @@ class TrainConfig:
     """Everything a training run needs besides the data itself (classes and image shape come from the data).
 
     Bounds: training stops at the first of `epochs`, `steps` or `max_minutes` reached (at least one is set).
-    One epoch is len(dataset) // batch_size steps, as in the seeds.
+    One epoch is len(dataset) // batch_size steps, as in the reference systems.
     """
 
-    dataset: str = (
-        "fashion-mnist"  # mnist, fashion-mnist, cifar10, or a path: a labelled image folder or CIFAR-10 files
-    )
-    preset: str = "dcgan"
-    data_dir: str | None = (
-        None  # root holding <dataset>/; None searches $ACGAN_DATA_DIR, the cache, /usr/share/datasets
-    )
+    # mnist, fashion-mnist, cifar10, or a path: a labelled image folder or CIFAR-10 files
+    dataset: str = "fashion-mnist"
+    preset: str = fact("dcgan", training=True)
+    # root holding <dataset>/; None searches $ACGAN_DATA_DIR, the cache, /usr/share/datasets
+    data_dir: str | None = fact(None, resumable=True)
     limit: int | None = None  # use only the first `limit` training images
     resolution: int | None = None  # resize images to this side (crop to square, Lanczos); None: the data's own
-    holdout: float = 0.1  # share of each class held out for evaluation, for folders without a test/ split
+    # share of each class held out for evaluation, for folders without a test/ split
+    holdout: float = fact(0.1, interval=UNIT)
     verify_checksums: bool = True  # False reads data set files that are not the official release
-    data_loading: str = "auto"  # "memory" (on the device), "stream" (from the decode cache), "auto": memory if it fits
+    # "memory" (on the device), "stream" (from the decode cache), "auto": memory if it fits
+    data_loading: str = fact("auto", resumable=True)
     z_dim: int = 100
-    width: int | None = None  # base channel count of presets that have one (dcgan); None: the preset's
-    batch_size: int | None = (
-        None  # None: the preset's (64; the paper's CIFAR-10 preset 100). Full batch: D sees half real, half generated; G sees a full batch
-    )
-    lr_g: float | None = None  # Adam learning rates; None: the preset's (seeds 2e-4)
-    lr_d: float | None = None
-    beta1: float = 0.5
-    beta2: float = 0.999
-    objective: str | None = None  # acgan, keras, hinge, tac, adc, reacgan (acgan.objectives); None: the preset's
-    class_weight: float = 1.0  # weight of the class terms (lambda)
-    d_class_loss_on_fake: bool | None = None  # acgan only: False trains D's classifier on real images only
-    d2d_margin: float | None = None  # reacgan only: positive margin m_p (None: 0.98)
-    d2d_temperature: float | None = None  # reacgan only: temperature tau (None: 0.5)
-    spectral_norm: bool | None = None  # spectral normalisation of D's layers; None: the preset's
-    diffaugment: str | None = None  # DiffAugment policy "translation,cutout,color" ("" none); None: the preset's
-    d_updates: str | None = None  # "seeds" (D real, D generated, G) or "joint" (one D update); None: the preset's
-    d_steps: int = 1  # D updates (each on a fresh batch) per G update
-    ema_decay: float | None = None  # moving average of G's weights for sampling; 0 disables; None: the preset's default
-    epochs: int | None = DEFAULT_EPOCHS
-    steps: int | None = None
-    max_minutes: float | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str | None = None  # fp32, bf16 (autocast, fp32 weights) or auto (see acgan.device); None: the preset's
-    log_every: int = 0  # print the seeds' per-step line every N steps; 0 shows a progress bar instead
+    # base channel count of presets that have one (dcgan); None: the preset's
+    width: int | None = fact(None, preset="width", legacy=0)
+    # full batch (D sees half real, half generated; G a full batch); None: the preset's (64; odena-cifar10 100)
+    batch_size: int | None = fact(None, preset="batch_size", training=True)
+    # Adam learning rates; None: the preset's (references 2e-4)
+    lr_g: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE)
+    lr_d: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE)
+    beta1: float = fact(0.5, interval=UNIT)
+    beta2: float = fact(0.999, interval=UNIT)
+    # acgan, keras, hinge, tac, adc, reacgan (acgan.objectives); None: the preset's
+    objective: str | None = fact(None, preset="objective", training=True, legacy="acgan")
+    class_weight: float = fact(1.0, training=True, interval=Interval(0.0, 1000.0, low_open=True))  # lambda
+    # acgan only: False trains D's classifier on real images only; None: the objective's
+    d_class_loss_on_fake: bool | None = fact(None, training=True)
+    d2d_margin: float | None = fact(None, training=True, interval=Interval(0.0, 1.0, low_open=True))  # reacgan: m_p
+    d2d_temperature: float | None = fact(None, training=True, interval=Interval(1e-3, 1e3))  # reacgan: tau
+    # spectral normalisation of D's layers; None: the preset's
+    spectral_norm: bool | None = fact(None, preset="spectral_norm", training=True, legacy=False)
+    # DiffAugment policy "translation,cutout,color" ("" none); None: the preset's
+    diffaugment: str | None = fact(None, preset="diffaugment", training=True, legacy="")
+    # "alternating" (D real, D generated, G) or "joint" (one D update on both); None: the preset's
+    d_updates: str | None = fact(None, preset="d_updates", training=True, legacy="alternating")
+    d_steps: int = fact(1, training=True)  # D updates (each on a fresh batch) per G update
+    # moving average of G's weights for sampling; 0 disables; None: the preset's
+    ema_decay: float | None = fact(None, preset="ema_decay", training=True, interval=UNIT)
+    epochs: int | None = fact(DEFAULT_EPOCHS, resumable=True)
+    steps: int | None = fact(None, resumable=True)
+    max_minutes: float | None = fact(None, resumable=True, interval=MINUTES)
+    seed: int = fact(0, training=True)
+    device: str = fact("auto", resumable=True)
+    # fp32, bf16 (autocast, fp32 weights), fp16 or auto (see acgan.device); None: the preset's
+    precision: str | None = fact(None, preset="precision", resumable=True, training=True)
+    log_every: int = fact(0, resumable=True)  # print the references' per-step line every N steps (0: progress)
     metrics_every: int = 10  # steps between lines of metrics.jsonl
     sample_every: int = 1  # epochs between sample grids (each with a `latest` checkpoint)
     keep_every: int = 10  # epochs between checkpoints kept for good (besides `latest`)
-    checkpoint_every: int = 0  # also checkpoint every N steps (0: off)
-    checkpoint_minutes: float = 0.0  # also checkpoint every N minutes of training (0: off)
-    eval_every: int = 0  # epochs between quick evaluations (0: none); keeps a `best` checkpoint
-    eval_samples: int = 2000  # generated samples per quick evaluation
-    best_metric: str = "intra_fd"  # metric that picks the `best` checkpoint
-    tensorboard: bool = True  # TensorBoard event files in RUN/tensorboard/ (statistics, evaluations, grids, config)
+    checkpoint_every: int = fact(0, resumable=True)  # also checkpoint every N steps (0: off)
+    # also checkpoint every N minutes of training (0: off)
+    checkpoint_minutes: float = fact(0.0, resumable=True, interval=Interval(0.0, 1e6))
+    eval_every: int = fact(0, resumable=True)  # epochs between quick evaluations (0: none); keeps `best`
+    eval_samples: int = fact(2000, resumable=True)  # generated samples per quick evaluation
+    best_metric: str = DEFAULT_BEST_METRIC  # metric that picks the `best` checkpoint
+    # TensorBoard event files in RUN/tensorboard/ (statistics, evaluations, grids, config)
+    tensorboard: bool = fact(True, resumable=True)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -144,7 +151,7 @@ class TrainConfig:
         """Build from a dict, rejecting unknown keys (a typo must not silently fall back to a default).
 
         A dict saved before the objective options existed (no "objective" key) gets their legacy values,
-        so old runs resume with the training they started with.
+        and values since renamed get today's names, so old runs resume with the training they started with.
         """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
@@ -152,17 +159,48 @@ class TrainConfig:
             raise AcganError(f"unknown configuration key(s): {', '.join(unknown)}")
         if "objective" not in data:
             data = {**LEGACY_DEFAULTS, **data}
-        return cls(**data)
+        renamed = {key: names[data[key]] for key, names in RENAMED_VALUES.items() if data.get(key) in names}
+        return cls(**{**data, **renamed})
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied and validated."""
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_flags(cls, values: dict[str, Any]) -> TrainConfig:
+        """A new run's configuration from the options given: a step or time bound alone replaces the epochs'."""
+        if "epochs" not in values and ("steps" in values or "max_minutes" in values):
+            values = {**values, "epochs": None}
+        return cls(**values)
 
-# Fields whose None means "the preset's default", and the Preset attribute that holds it.
-_PRESET_DEFAULTS = {"batch_size": "batch_size", "lr_g": "lr", "lr_d": "lr", "ema_decay": "ema_decay", "precision": "precision",
-                    "objective": "objective", "d_updates": "d_updates", "spectral_norm": "spectral_norm",
-                    "diffaugment": "diffaugment", "width": "width"}  # fmt: skip
+    def resumed_with(self, changes: dict[str, Any]) -> TrainConfig:
+        """This (saved) configuration with what a resume changes; new bounds replace all the old ones."""
+        unknown = sorted(set(changes) - RESUMABLE_FIELDS)
+        if unknown:
+            raise AcganError(f"{', '.join(unknown)} cannot change when resuming")
+        if set(changes) & {"epochs", "steps", "max_minutes"}:
+            changes = {"epochs": None, "steps": None, "max_minutes": None, **changes}
+        return self.replace(**changes)
+
+
+def _fields_with(key: str) -> dict[str, Any]:
+    """{field name: its metadata[key]} for every TrainConfig field that has a value for `key`."""
+    return {f.name: f.metadata[key] for f in dataclasses.fields(TrainConfig) if f.metadata.get(key) not in (None, False)
+            or (key == "legacy" and key in f.metadata)}  # fmt: skip
+
+
+CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+PRESET_DEFAULTS: dict[str, str] = _fields_with("preset")  # field -> the Preset attribute its None falls back to
+RESUMABLE_FIELDS = frozenset(_fields_with("resumable"))  # what `--resume` may change
+TRAINING_FACTS = tuple(_fields_with("training"))  # stored in the weights' metadata
+LEGACY_DEFAULTS: dict[str, Any] = _fields_with("legacy")  # what configs saved before these fields meant
+FLOAT_RANGES: dict[str, Interval] = _fields_with("interval")  # every float field and the range it is used in
+RENAMED_VALUES = {"d_updates": {"seeds": "alternating"}}  # old saved values -> today's names
+
+
+def training_facts(config: TrainConfig) -> dict[str, Any]:
+    """How a generator was trained, stored in its weights' metadata (shown by `acgan info` and the web page)."""
+    return {name: getattr(config, name) for name in TRAINING_FACTS if getattr(config, name) is not None}
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -174,7 +212,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     from acgan.objectives import DataToDataObjective, objective_class
 
     preset = get_preset(config.preset)
-    changes = {name: getattr(preset, attr) for name, attr in _PRESET_DEFAULTS.items() if getattr(config, name) is None}
+    changes = {name: getattr(preset, attr) for name, attr in PRESET_DEFAULTS.items() if getattr(config, name) is None}
     objective = objective_class(changes.get("objective", config.objective) or "acgan")
     if config.d_class_loss_on_fake is None:
         changes["d_class_loss_on_fake"] = (
@@ -288,7 +326,7 @@ def validate(config: TrainConfig) -> None:
         (config.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
         (config.sample_every >= 1 and config.keep_every >= 1, "sample_every and keep_every must be >= 1"),
         (config.eval_every >= 0 and config.eval_samples >= 100, "eval_every must be >= 0 and eval_samples >= 100"),
-        (config.best_metric in BEST_METRICS, f"best_metric must be one of {', '.join(BEST_METRICS)}, got '{config.best_metric}'"),
+        (config.best_metric in BEST_METRIC_CHOICES, f"best_metric must be one of {', '.join(BEST_METRIC_CHOICES)}, got '{config.best_metric}'"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:

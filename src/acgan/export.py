@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from acgan import __version__
 from acgan.errors import AcganError
+from acgan.files import written_aside
 from acgan.sampling import TrainedGenerator, make_latents
+from acgan.version import __version__
 
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4
@@ -54,7 +54,7 @@ def export_metadata(trained: TrainedGenerator) -> dict[str, str]:
         "image_shape": json.dumps([info.channels, info.resolution, info.resolution]),
         "dataset": json.dumps(info.to_dict()),
         "model_config": json.dumps(config.to_dict()),
-        "training": json.dumps(trained.training or {}),
+        "training": json.dumps(trained.training_facts or {}),
         "step": str(trained.step),
         "inputs": "z: (N, z_dim) float32; labels: (N,) int64",
         "outputs": "images: (N, C, H, W) float32 in [-1, 1]",
@@ -81,10 +81,7 @@ def export_generator(trained: TrainedGenerator, fmt: str, output: Path) -> dict[
     with torch.inference_mode():
         expected = graph(z, labels).numpy()  # (64, C, H, W)
     output.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
+    with written_aside(output) as tmp:  # a failed check raises here: nothing is written
         if fmt == "onnx":
             actual = _export_onnx(graph, z, labels, tmp, export_metadata(trained))
         else:
@@ -95,9 +92,6 @@ def export_generator(trained: TrainedGenerator, fmt: str, output: Path) -> dict[
                 f"the {fmt} export differs from PyTorch by {difference:.2e} (more than {TOLERANCE:g}) on "
                 f"{CHECK_SIZE} fixed latents; not written"
             )
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
     return {"format": fmt, "path": str(output), "max_abs_diff": difference, "checked_images": CHECK_SIZE}
 
 

@@ -13,7 +13,7 @@ import signal
 
 import click
 
-EXIT_INTERRUPTED = 130
+from acgan.errors import EXIT_INTERRUPTED
 
 
 def strip_nproc(args: list[str]) -> list[str]:

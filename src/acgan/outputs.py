@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
 from acgan.files import atomic_write_bytes, picture_bytes
+from acgan.labels import ALL, labels_for_request
+from acgan.sampling import TrainedGenerator, to_uint8_hwc
 
+GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
 CLASS_NAMES_FILE = "class_names.json"
 REQUEST_FILE = "request.json"
 MAX_SLUG = 64  # characters of a class name in an image's file name
@@ -60,6 +65,28 @@ class OutputTarget:
         if kind not in ("png", "npz"):
             raise AcganError(f"unsupported output '{output}': use a .png file, a .npz file or a folder ending in /")
         return cls(path, kind)
+
+
+def request_labels(label: str, num: int, info: DatasetInfo, start: int) -> np.ndarray:
+    """(n,) int64 labels of images start .. start + GENERATE_CHUNK of a request for `num` images of `label`."""
+    return np.asarray(labels_for_request(label, num, info, start, start + GENERATE_CHUNK), np.int64)
+
+
+def sampled(trained: TrainedGenerator, labels: np.ndarray, seed: int, precision: str) -> np.ndarray:
+    """(n, H, W, C) uint8 images for (n,) labels, image i from seed + i."""
+    return to_uint8_hwc(trained.sample(torch.from_numpy(labels), seed=seed, precision=precision))
+
+
+def write_file(target: OutputTarget, trained: TrainedGenerator, label: str, num: int, seed: int,
+               precision: str) -> None:  # fmt: skip
+    """Sample every image of the request, then write one PNG grid (a row per class for 'all') or one .npz."""
+    chunks = [(sampled(trained, labels, seed + start, precision), labels)
+              for start in range(0, num, GENERATE_CHUNK) for labels in [request_labels(label, num, trained.info, start)]]  # fmt: skip
+    images, labels = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+    class_names = trained.info.class_names
+    data = (npz_bytes(images, labels, class_names) if target.kind == "npz"
+            else grid_png_bytes(images, class_names, per_class_rows=label.strip().lower() == ALL))  # fmt: skip
+    atomic_write_bytes(target.path, data)
 
 
 def image_name(index: int, label: int, class_name: str, digits: int) -> str:
@@ -113,6 +140,21 @@ class ImageFolder:
 
     def name(self, index: int, label: int) -> str:
         return image_name(index, label, self.class_names[label], self.digits)
+
+    def fill(self, trained: TrainedGenerator, label: str, seed: int, precision: str) -> None:
+        """Sample the request chunk by chunk (image i uses seed + i: the same images as one call) and write what
+        is missing; AcganError saying how many images are there when interrupted."""
+        total = self.request["num"]
+        try:
+            for start in range(0, total, GENERATE_CHUNK):
+                labels = request_labels(label, total, trained.info, start)
+                if not self.missing(start, labels).any():
+                    self.kept += len(labels)
+                    continue
+                self.write(sampled(trained, labels, seed + start, precision), labels, first_index=start)
+        except KeyboardInterrupt:
+            raise AcganError(f"interrupted: {self.written + self.kept} of {total} images are in {self.folder}/; run "
+                             "the same command again to continue (or pass --force to start over)") from None  # fmt: skip
 
     def write(self, images: np.ndarray, labels: np.ndarray, first_index: int) -> None:
         """Write (n, H, W, C) uint8 images numbered from `first_index`, skipping those already there."""

@@ -158,7 +158,7 @@ class TrainedGenerator:
     info: DatasetInfo
     step: int
     source: Path
-    training: dict[str, Any] = field(default_factory=dict)  # objective and options it was trained with
+    training_facts: dict[str, Any] = field(default_factory=dict)  # objective and options it was trained with
 
     def sample(self, labels: Any, z: Any = None, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
         """Images for class indices or names: (N, C, H, W) float in [-1, 1] (see `acgan.sample`)."""
@@ -215,4 +215,4 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu", prefer_
         raise CheckpointError(f"{weights_path}: its model configuration cannot be built ({exc})") from None
     load_state(generator, weights.tensors, weights_path)
     place(generator, torch.device(device)).eval()  # channels-last on CPU/CUDA: 20% faster sampling (dcgan)
-    return TrainedGenerator(generator, weights.info, weights.step, weights_path, weights.training)
+    return TrainedGenerator(generator, weights.info, weights.step, weights_path, weights.training_facts)

@@ -114,3 +114,28 @@ def plot_losses(metrics_path: Path, output: Path) -> None:
     ax_acc.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, output)
+
+
+def plot_eval(metrics_path: Path, output: Path) -> None:
+    """The registry's plotted metrics over a run's quick evaluations, each with its real-data value dashed."""
+    from acgan.evaluation.registry import METRICS
+
+    plt = pyplot()
+    evals = [r for r in read_jsonl(metrics_path) if r.get("kind") == "eval"]
+    if not evals:
+        return
+    names = [metric.name for metric in METRICS if metric.plotted]
+    rows = -(-len(names) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(12, 3 * rows), squeeze=False)
+    steps = [r["step"] for r in evals]
+    for ax, name in zip(axes.flat, names, strict=False):
+        ax.plot(steps, [r.get(name) for r in evals], marker="o", markersize=3, label="generated")
+        real = (evals[-1].get("real") or {}).get(name)
+        if isinstance(real, int | float):
+            ax.axhline(real, color="gray", linestyle="--", label="real data")
+        ax.set(title=name.replace("_", " "), xlabel="step")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, output, dpi=90)

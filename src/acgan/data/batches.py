@@ -1,9 +1,10 @@
 """Real training batches: drawn from pixels held on the device, or streamed from the decode cache.
 
 A data set that fits (see `fits_in_memory`) is held on the device as uint8 and each batch is gathered
-there. One that does not is read from its memory-mapped cache by DataLoader workers a few batches ahead.
-Streamed batch `step` is drawn from its own generator seeded by (seed, step), so a resumed run reads
-exactly the batches an uninterrupted one would have.
+there (`MemoryBatches`). One that does not is read from its memory-mapped cache by DataLoader workers a few
+batches ahead (`StreamedBatches`). Streamed batch `step` is drawn from its own generator seeded by (seed,
+step), so a resumed run reads exactly the batches an uninterrupted one would have. Both give the loop the
+same thing: `next()` -> images (count, C, H, W) in [-1, 1] and labels (count,), on the training device.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from acgan.data.dataset import ImageDataset
+from acgan.data.dataset import ImageDataset, uint8_to_model_range
+from acgan.device import conv_layout
 from acgan.memory import available_memory
 
 MEMORY_SHARE = 0.5  # hold a data set in memory when its uint8 pixels take at most this share of what is free
@@ -82,3 +84,35 @@ def streamed_batches(dataset: ImageDataset, count: int, seed: int, start_step: i
                         collate_fn=_as_is, num_workers=workers, pin_memory=pin_memory,
                         prefetch_factor=4 if workers else None)  # fmt: skip
     return iter(loader)
+
+
+class MemoryBatches:
+    """Batches gathered on the device from the whole data set held there as uint8 (a quarter of float32's memory),
+    the indices drawn from the training loop's generator `rng`."""
+
+    def __init__(self, dataset: ImageDataset, count: int, device: torch.device, rng: torch.Generator) -> None:
+        pixels = dataset.to_memory().pixels
+        assert isinstance(pixels, torch.Tensor)
+        self.images = (
+            pixels.permute(0, 3, 1, 2).to(device).contiguous(memory_format=conv_layout(device))
+        )  # (N, C, H, W)
+        self.labels = dataset.labels.to(device)  # (N,)
+        self.count, self.rng = count, rng
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(len(self.labels), (self.count,), generator=self.rng, device=self.labels.device)
+        return uint8_to_model_range(self.images[index]), self.labels[index]  # (count, C, H, W) in [-1, 1], (count,)
+
+
+class StreamedBatches:
+    """Batches read ahead from the decode cache by DataLoader workers (see `streamed_batches`), moved to the device."""
+
+    def __init__(self, dataset: ImageDataset, count: int, device: torch.device, seed: int, start_step: int,
+                 rank: int = 0) -> None:  # fmt: skip
+        self.device = device
+        self._batches = streamed_batches(dataset, count, seed, start_step, device.type == "cuda", rank=rank)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels, labels = next(self._batches)  # (count, H, W, C) uint8, (count,)
+        images = uint8_to_model_range(pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2))
+        return images, labels.to(self.device, non_blocking=True)  # (count, C, H, W) in [-1, 1], (count,)

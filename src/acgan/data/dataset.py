@@ -31,6 +31,7 @@ from acgan.data.images import resize_square
 from acgan.data.locate import cache_root, download_file, locate_files, search_places, verify_file
 from acgan.data.registry import DATASETS, SPLITS, DatasetSpec
 from acgan.errors import DataError
+from acgan.files import atomic_write_bytes
 from acgan.models.networks import LIMITS
 
 DEFAULT_HOLDOUT = 0.1
@@ -292,9 +293,8 @@ def _locate_cifar(data_dir: Path | str | None, download: bool) -> Path:
     target = cache_root() / cifar.NAME / cifar.ARCHIVE
     failure: str | None = "download disabled"
     if download:
-        failure = download_file(
-            cifar.ARCHIVE_URL, target, lambda data: cifar.matches_official(data, cifar.ARCHIVE_CHECKSUMS)
-        )
+        failure = download_file(cifar.ARCHIVE_URL, target, lambda data: None if cifar.matches_official(
+            data, cifar.ARCHIVE_CHECKSUMS) else "checksum mismatch")  # fmt: skip
         if failure is None:
             return target
     searched = "; ".join(place.describe() for place in places)
@@ -376,5 +376,5 @@ def _cached_common_resolution(scan: FolderScan, cache_dir: Path, show_progress: 
     except (OSError, ValueError, KeyError):
         resolution = common_resolution(scan, show_progress)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"resolution": resolution}))
+        atomic_write_bytes(path, json.dumps({"resolution": resolution}).encode())
         return resolution

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ import numpy as np
 
 from acgan.data.images import IMAGE_SUFFIXES, UnusableImage, decode_image, image_size
 from acgan.errors import DataError
+from acgan.files import written_aside
 from acgan.progress import bar
 
 CACHE_FORMAT = 1  # bump when the decode policy changes: old caches are then ignored
@@ -200,10 +200,10 @@ def decode_folder(scan: FolderScan, resolution: int, cache_dir: Path, show_progr
 
 
 def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress: bool, workers: int | None) -> None:
-    """Decode into a temporary folder beside `target`, then rename it into place (atomic; concurrent-safe)."""
+    """Decode into a folder beside `target`, then rename it into place (atomic; concurrent-safe)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with written_aside(target, keep_existing=True) as staging:  # another process's complete cache is as good
+        staging.mkdir()
         pixel_path = staging / "pixels.u8"
         kept: list[int] = []
         grey_flags: list[bool] = []
@@ -232,8 +232,6 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
                     kept.append(index)
                     grey_flags.append(grey)
                 progress.update(1)
-            out.flush()
-            os.fsync(out.fileno())
         index_data = {
             "format": CACHE_FORMAT, "resolution": resolution, "count": len(kept),
             "files": [scan.files[i].relative for i in kept],
@@ -243,13 +241,6 @@ def _build_cache(scan: FolderScan, resolution: int, target: Path, show_progress:
             "grey": grey_flags, "skipped": skipped, "has_test_split": scan.has_test_split,
         }  # fmt: skip
         (staging / "index.json").write_text(json.dumps(index_data))
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / "index.json").is_file():  # someone else's complete cache is as good as ours
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _in_blocks(pool: ThreadPoolExecutor, function: Any, items: tuple[Any, ...], block: int = 1024) -> Iterator[Any]:

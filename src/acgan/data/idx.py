@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from acgan.errors import DataError
+from acgan.files import atomic_write_bytes
 
 _UBYTE_TYPE_CODE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -26,12 +27,17 @@ def read_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return decompressed(raw, str(path))
+
+
+def decompressed(raw: bytes, source: str) -> bytes:
+    """`raw` itself, or its gzip-decompressed content when it starts with gzip's magic; DataError if damaged."""
     if raw[:2] != _GZIP_MAGIC:
         return raw
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path} is a damaged or truncated gzip file ({exc})") from None
+        raise DataError(f"{source} is a damaged or truncated gzip file ({exc})") from None
 
 
 def sha256_hex(data: bytes) -> str:
@@ -82,4 +88,4 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, _UBYTE_TYPE_CODE, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     payload = header + array.tobytes()
-    path.write_bytes(gzip.compress(payload, mtime=0) if compress else payload)
+    atomic_write_bytes(path, gzip.compress(payload, mtime=0) if compress else payload)

@@ -9,16 +9,16 @@ cache, verified, and moved into place atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acgan.data.idx import parse_idx, read_bytes, sha256_hex
+from acgan.data.idx import decompressed, parse_idx, read_bytes, sha256_hex
 from acgan.data.registry import DatasetSpec, FileSpec
 from acgan.errors import DataError
+from acgan.files import atomic_write_bytes
 
 SYSTEM_DATA_ROOT = Path("/usr/share/datasets")
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -69,61 +69,40 @@ def _find_file(file: FileSpec, places: list[SearchPlace]) -> Path | None:
     return None
 
 
-def download_file(url: str, target: Path, check: Callable[[bytes], bool]) -> str | None:
-    """Download `url` to `target` atomically when `check(payload)` accepts it; None on success, else the reason."""
+def download_file(url: str, target: Path, problem: Callable[[bytes], str | None]) -> str | None:
+    """Download `url` to `target` (written aside, fsynced, renamed) unless `problem(payload)` names one; None on
+    success, else the reason it failed."""
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             payload = response.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return f"{url}: {getattr(exc, 'reason', exc)}"
-    if not check(payload):
-        return f"{url}: checksum mismatch"
+    reason = problem(payload)
+    if reason is not None:
+        return f"{url}: {reason}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, target)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    atomic_write_bytes(target, payload)
     return None
+
+
+def idx_problem(payload: bytes, file: FileSpec) -> str | None:
+    """Why a downloaded IDX file is not `file` (damaged gzip, another checksum), or None."""
+    try:
+        content = decompressed(payload, file.filename)
+    except DataError as exc:
+        return str(exc)
+    return None if sha256_hex(content) == file.sha256 else "checksum mismatch"
 
 
 def _download(file: FileSpec, mirrors: tuple[str, ...], target_dir: Path) -> tuple[Path | None, list[str]]:
     """Try each mirror in turn; return the verified file's path (or None) and one reason per failure."""
-    failures = []
+    failures: list[str] = []
     for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + file.filename
-        try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                payload = response.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            failures.append(f"{url}: {reason}")
-            continue
-        target_dir.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=f".{file.filename}.", suffix=".part")
-        tmp_path = Path(tmp_name)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(payload)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                content = read_bytes(tmp_path)
-            except DataError as exc:
-                failures.append(f"{url}: {exc}")
-                continue
-            if sha256_hex(content) != file.sha256:
-                failures.append(f"{url}: checksum mismatch")
-                continue
-            final = target_dir / file.filename
-            os.replace(tmp_path, final)
-            return final, failures
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        failure = download_file(f"{mirror.rstrip('/')}/{file.filename}", target_dir / file.filename,
+                                lambda payload: idx_problem(payload, file))  # fmt: skip
+        if failure is None:
+            return target_dir / file.filename, failures
+        failures.append(failure)
     return None, failures
 
 

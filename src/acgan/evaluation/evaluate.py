@@ -31,7 +31,8 @@ from acgan.evaluation.metrics import (
     pairwise_ms_ssim,
     precision_recall_density_coverage,
 )
-from acgan.files import atomic_write_bytes
+from acgan.evaluation.registry import METRICS
+from acgan.files import atomic_write_bytes, written_aside
 from acgan.memory import require_memory, sampling_bytes
 from acgan.models.networks import Generator
 from acgan.sampling import sample
@@ -41,12 +42,6 @@ PRDC_REAL_SIZE = 10_000  # training images forming the real manifold for precisi
 MS_SSIM_PAIRS = 200  # random same-class pairs per class
 MEMORISATION_SIZE = 1000  # samples (and test images) whose nearest training image is searched
 REFERENCE_VERSION = 2  # what a cached real-data reference holds (2: the MS-SSIM pair values per class)
-
-# Metric name -> True when higher is better (used for best-checkpoint selection and readable tables).
-HIGHER_IS_BETTER = {
-    "conditional_accuracy": True, "fd": False, "intra_fd": False, "classifier_score": True, "precision": True,
-    "recall": True, "density": True, "coverage": True, "ms_ssim": False, "nn_distance_median": True,
-}  # fmt: skip
 
 
 @dataclass
@@ -85,9 +80,8 @@ class Evaluator:
             else:
                 self._train_features = judge(self.classifier, self.train).features
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.name + ".tmp")
-                save_file({"features": self._train_features.contiguous()}, tmp)
-                tmp.replace(path)
+                with written_aside(path) as tmp:
+                    save_file({"features": self._train_features.contiguous()}, tmp)
         return self._train_features
 
     def real_manifold(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,7 +178,7 @@ class Evaluator:
 
 def _combine(generated: dict[str, Any], reference: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     """Lay out generated and real values side by side, flag collapsed classes, summarise memorisation."""
-    metrics = {name: {"generated": generated[name], "real": reference[name]} for name in HIGHER_IS_BETTER}
+    metrics = {m.name: {"generated": generated[m.name], "real": reference[m.name]} for m in METRICS}
     per_class = []
     for c, name in enumerate(info.class_names):
         ms_gen, ms_real = generated["per_class_ms_ssim"][c], reference["per_class_ms_ssim"][c]
@@ -217,20 +211,6 @@ def _combine(generated: dict[str, Any], reference: dict[str, Any], info: Dataset
     }
 
 
-METRIC_LABELS = {
-    "conditional_accuracy": "conditional accuracy",
-    "fd": "Frechet distance (classifier features)",
-    "intra_fd": "intra-class FD (mean over classes)",
-    "classifier_score": "classifier score",
-    "precision": "precision (k=5)",
-    "recall": "recall (k=5)",
-    "density": "density (k=5)",
-    "coverage": "coverage (k=5)",
-    "ms_ssim": "MS-SSIM same class (lower = more diverse)",
-    "nn_distance_median": "nearest training image, median L2",
-}
-
-
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: each metric beside the real-data value, then per-class rows."""
     lines = []
@@ -239,9 +219,9 @@ def format_report(report: dict[str, Any]) -> str:
         lines += [f"reference classifier ({judge_facts['arch']}): test accuracy {judge_facts['test_accuracy']:.3f} on "
                   f"{judge_facts['test_images']} real test images; read every metric beside its real-data value", ""]  # fmt: skip
     lines += [f"{'metric':<44}{'generated':>12}{'real data':>12}", "-" * 68]
-    for name, label in METRIC_LABELS.items():
-        row = report["metrics"][name]
-        lines.append(f"{label:<44}{row['generated']:>12.4f}{row['real']:>12.4f}")
+    for metric in METRICS:
+        row = report["metrics"][metric.name]
+        lines.append(f"{metric.label:<44}{row['generated']:>12.4f}{row['real']:>12.4f}")
     lines += [
         "",
         f"{'class':<14}{'accuracy':>10}{'(real)':>8}{'FD':>9}{'(real)':>8}{'MS-SSIM':>9}{'(real)':>8}",

@@ -53,7 +53,7 @@ from acgan.models.networks import ConcatEmbedding, Discriminator, Generator, Mod
 
 EMA_DECAY = 0.999  # sampling from a moving average of G: see the module docstring
 OBJECTIVE = "adc"  # chosen by the objective comparison: see the module docstring and the README
-D_UPDATES = "seeds"
+D_UPDATES = "alternating"
 SPECTRAL_NORM = False
 DIFFAUGMENT = ""
 WIDTH = 32

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from acgan.errors import AcganError
-from acgan.models import dcgan, paper, seeds
+from acgan.models import dcgan, paper, references
 from acgan.models.networks import Discriminator, Generator, ModelConfig
 
 
@@ -30,7 +30,7 @@ class Preset:
     precision: str = "fp32"  # default training precision; the seeds reproduce Keras' fp32 arithmetic
     lr: float = 2e-4  # default Adam learning rate of G and D; the seeds' 2e-4
     objective: str = "acgan"  # default training objective (acgan.objectives)
-    d_updates: str = "seeds"  # "seeds": D on real, D on generated, then G; "joint": one D update on both
+    d_updates: str = "alternating"  # D on real, D on generated, then G; "joint": one D update on both
     spectral_norm: bool = False  # spectral normalisation of every D layer
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout" ("" none)
     width: int = 0  # base channel count for presets that have one (0: fixed architecture)
@@ -48,15 +48,15 @@ PRESETS: dict[str, Preset] = {
                paper.paper_generator, paper.paper_discriminator, lr=paper.LEARNING_RATE,
                batch_size=paper.BATCH_SIZE),
         Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
-               seeds.keras_mnist_generator, seeds.keras_mnist_discriminator),
+               references.keras_mnist_generator, references.keras_mnist_discriminator),
         Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",
-               seeds.lindernoren_generator, seeds.lindernoren_discriminator),
+               references.lindernoren_generator, references.lindernoren_discriminator),
         Preset("brownlee", "seed 002: Brownlee's Fashion-MNIST AC-GAN",
-               seeds.brownlee_generator, seeds.brownlee_discriminator),
+               references.brownlee_generator, references.brownlee_discriminator),
         Preset("keras-mnist-v2", "seed 003: Keras example MNIST AC-GAN (2018)",
-               seeds.keras_mnist_v2_generator, seeds.keras_mnist_v2_discriminator),
+               references.keras_mnist_v2_generator, references.keras_mnist_v2_discriminator),
         Preset("jsstar", "seed 004: jsstar522's MNIST AC-GAN",
-               seeds.jsstar_generator, seeds.jsstar_discriminator),
+               references.jsstar_generator, references.jsstar_discriminator),
     )
 }  # fmt: skip
 

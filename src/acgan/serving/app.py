@@ -23,7 +23,6 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from acgan import __version__
 from acgan.config import MAX_SEED, SERVE_TIMEOUT_S
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
@@ -31,6 +30,7 @@ from acgan.labels import resolve_label
 from acgan.outputs import npz_bytes
 from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, to_uint8_hwc
 from acgan.serving.batcher import MicroBatcher, ServerBusy
+from acgan.version import __version__
 from acgan.visualize import grid_image
 
 MAX_URL_LENGTH = 2048
@@ -215,7 +215,7 @@ def add_meta_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptio
         return {
             "dataset": info.name, "class_names": list(info.class_names), "num_classes": info.num_classes,
             "image_shape": [info.channels, info.resolution, info.resolution], "preset": config.preset,
-            "objective": trained.training.get("objective", "acgan"), "training": trained.training,
+            "objective": trained.training_facts.get("objective", "acgan"), "training": trained.training_facts,
             "z_dim": config.z_dim, "step": trained.step, "weights": trained.source.name, "evaluation": metrics,
             "label_rule": "index:N is the class at index N, name:X the class named X; otherwise a class name wins "
                           "over an index (names compared after NFC normalisation, ignoring case when unambiguous)",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from acgan.evaluation.evaluate import HIGHER_IS_BETTER, Evaluator
+from acgan.evaluation.evaluate import Evaluator
+from acgan.evaluation.registry import is_better
 from acgan.models.networks import Generator
-from acgan.training.run_writer import RunWriter
-from acgan.visualize import pyplot, read_jsonl, save_figure
 
 SOURCE_COLLAPSE_LOSS = 0.05  # D's real and fake source losses both below this: D wins outright
 ACCURACY_DROP = 0.05  # conditional accuracy this far below its best so far is worth a warning
@@ -22,33 +21,33 @@ def source_collapse_warning(d_real_source: float, d_fake_source: float, step: in
     return None
 
 
-def is_better(metric: str, value: float, best: float | None) -> bool:
-    """Whether `value` improves on `best` for `metric` (direction from HIGHER_IS_BETTER)."""
-    if best is None:
-        return True
-    return value > best if HIGHER_IS_BETTER[metric] else value < best
+@dataclass(frozen=True)
+class Evaluation:
+    """What a quick evaluation during training gives the run writer: its metrics.jsonl line, the warnings it
+    raises, and the best.json record when it beats the run's best so far."""
+
+    record: dict[str, Any]
+    warnings: list[str]
+    new_best: dict[str, Any] | None
 
 
 @dataclass
 class EvalTracker:
-    """Runs quick evaluations; the run writer logs them, plots them and keeps `checkpoints/best`."""
+    """Runs quick evaluations and follows the run's best checkpoint and conditional accuracy."""
 
     evaluator: Evaluator
-    writer: RunWriter
     metric: str
     num: int
     seed: int
     best_accuracy: float | None = None
 
-    def __call__(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> list[str]:
-        """Evaluate `generator` (saved as `checkpoint_dir`); return the warnings it raises."""
+    def __call__(self, generator: Generator, step: int, epoch: int, best: dict[str, Any] | None) -> Evaluation:
+        """Evaluate `generator` at `step`; `best` is the run's best.json record so far (or None)."""
         report = self.evaluator.evaluate(generator, num=self.num, seed=self.seed)
         values = {name: row["generated"] for name, row in report["metrics"].items()}
-        self.writer.record_evaluation(
-            {"kind": "eval", "step": step, "epoch": epoch, **{k: round(v, 6) for k, v in values.items()},
-             "real": {k: round(row["real"], 6) for k, row in report["metrics"].items()},
-             "collapsed_classes": report["collapsed_classes"], "seconds": report["seconds"]}
-        )  # fmt: skip
+        record = {"kind": "eval", "step": step, "epoch": epoch, **{k: round(v, 6) for k, v in values.items()},
+                  "real": {k: round(row["real"], 6) for k, row in report["metrics"].items()},
+                  "collapsed_classes": report["collapsed_classes"], "seconds": report["seconds"]}  # fmt: skip
         warnings = []
         if report["collapsed_classes"]:
             warnings.append(f"epoch {epoch}: classes collapsed (their samples are as alike as the 10% most alike "
@@ -58,26 +57,7 @@ class EvalTracker:
             warnings.append(f"epoch {epoch}: conditional accuracy dropped to {accuracy:.3f} "
                             f"(best so far {self.best_accuracy:.3f})")  # fmt: skip
         self.best_accuracy = max(accuracy, self.best_accuracy or 0.0)
-        best = self.writer.best()
         value = values[self.metric]
-        if is_better(self.metric, value, best["value"] if best and best.get("metric") == self.metric else None):
-            self.writer.mark_best(checkpoint_dir, {"metric": self.metric, "value": value, "step": step, "epoch": epoch})
-        return warnings
-
-
-def plot_eval(metrics_path: Path, output: Path) -> None:
-    """Evaluation metrics over training, each with its real-data reference as a dashed line."""
-    plt = pyplot()
-    evals = [r for r in read_jsonl(metrics_path) if r.get("kind") == "eval"]
-    if not evals:
-        return
-    names = ["conditional_accuracy", "intra_fd", "fd", "ms_ssim", "precision", "recall"]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
-    steps = [r["step"] for r in evals]
-    for ax, name in zip(axes.flat, names, strict=True):
-        ax.plot(steps, [r[name] for r in evals], marker="o", markersize=3, label="generated")
-        ax.axhline(evals[-1]["real"][name], color="gray", linestyle="--", label="real data")
-        ax.set(title=name.replace("_", " "), xlabel="step")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, output, dpi=90)
+        beaten = is_better(self.metric, value, best["value"] if best and best.get("metric") == self.metric else None)
+        new_best = {"metric": self.metric, "value": value, "step": step, "epoch": epoch} if beaten else None
+        return Evaluation(record, warnings, new_best)

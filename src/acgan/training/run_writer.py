@@ -13,26 +13,33 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import torch
 from PIL import Image
+from tqdm import tqdm
 
 from acgan.checkpoint import (
     CHECKPOINTS_DIR,
     LATEST,
     CheckpointContents,
+    checkpoint_name,
     mark_best,
     read_best,
     save_checkpoint,
 )
 from acgan.data.dataset import DatasetInfo
-from acgan.errors import AcganError
-from acgan.files import atomic_write_bytes, picture_bytes
-from acgan.models.networks import ModelConfig
+from acgan.errors import AcganError, RunExists
+from acgan.files import atomic_write_bytes, picture_bytes, temporary_pid
+from acgan.models.networks import Generator, ModelConfig
+from acgan.sampling import sample, to_uint8_hwc
+from acgan.training.monitor import EvalTracker
 from acgan.training.run_lock import pid_alive
 from acgan.training.tensorboard import TensorBoardLog
-from acgan.visualize import plot_losses, read_jsonl, save_gif
+from acgan.visualize import class_grid_image, plot_eval, plot_losses, read_jsonl, save_gif
 
 RUN_CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -43,19 +50,44 @@ SAMPLES_GIF = "samples.gif"
 TENSORBOARD = "tensorboard"
 
 
-class RunExists(AcganError):
-    """The run directory already holds a run with checkpoints (resume it, or choose another directory)."""
+@dataclass(frozen=True)
+class ProgressGrid:
+    """The run's progress picture: GRID_COLUMNS fixed latents (columns) through every class (rows)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(f"{run_dir} already holds a run; resume it or choose another run directory")
-        self.run_dir = run_dir
+    fixed_z: torch.Tensor  # (GRID_COLUMNS, z_dim), the same all run long
+    info: DatasetInfo
+    title: str  # what is trained on what; the time of the grid is added
+
+    def picture(self, generator: Generator, when: str) -> Image.Image:
+        k = self.info.num_classes
+        labels = torch.arange(k).repeat_interleave(self.fixed_z.shape[0])  # (K * cols,)
+        images = sample(generator, labels, z=self.fixed_z.repeat(k, 1))
+        return class_grid_image(to_uint8_hwc(images), self.info.class_names, ncol=self.fixed_z.shape[0],
+                                title=f"{self.title}: {when}")  # fmt: skip
+
+
+class Writer(Protocol):
+    """What the training loop writes: rank 0's RunWriter, every other process's NullWriter."""
+
+    def start(self, resume: bool) -> bool: ...
+    def begin(self, record: dict[str, Any], step: int, restoring: bool, notes: list[str]) -> None: ...
+    def metrics(self, record: dict[str, Any]) -> None: ...
+    def echo(self, line: str) -> None: ...
+    def warn(self, step: int, message: str) -> None: ...
+    def grid(self, grid: ProgressGrid, generator: Generator, name: str, when: str, step: int) -> None: ...
+    def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
+                        keep: bool) -> Path: ...  # fmt: skip
+    def evaluate(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> None: ...
+    def refresh_pictures(self, steps_per_epoch: int) -> None: ...
+    def close(self) -> None: ...
 
 
 class RunWriter:
-    """Writes a run directory's files; every write is atomic or an append of whole lines."""
+    """Writes a run directory's files; every write is atomic or an append of whole lines. Rank 0's writer."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = False) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = False, tracker: EvalTracker | None = None) -> None:
         self.run_dir = run_dir
+        self.tracker = tracker  # quick evaluations during training, when the run asks for them
         self._tensorboard_wanted = tensorboard
         self._tensorboard: TensorBoardLog | None = None
 
@@ -85,13 +117,24 @@ class RunWriter:
         self._remove_torn_writes()
         return resume and self.has_checkpoint
 
+    def begin(self, record: dict[str, Any], step: int, restoring: bool, notes: list[str]) -> None:
+        """At `step` (0, or the checkpoint resumed from): drop what a crash logged after it, open TensorBoard, write
+        config.json (`record`) and record the notes about the data."""
+        if restoring:
+            self.truncate_metrics(step)
+        self.open_tensorboard(step)
+        self.write_config(record, step)
+        for note in notes:
+            tqdm.write(f"note: {note}", file=sys.stderr)
+            self.warning(step, note)
+
     def _remove_torn_writes(self) -> None:
         """Delete the temporary files of writes a crash interrupted (atomic writes name them .NAME.tmp-PID); those of
         a live process (`acgan evaluate` writing eval.json while this run trains) are left to it."""
         for folder in (self.run_dir, self.run_dir / SAMPLES):
-            for path in folder.glob(".*.tmp-*") if folder.is_dir() else ():
-                pid = path.name.rpartition(".tmp-")[2]
-                if path.is_file() and not (pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))):
+            for path in folder.iterdir() if folder.is_dir() else ():
+                pid = temporary_pid(path.name)
+                if pid is not None and path.is_file() and (pid == os.getpid() or not pid_alive(pid)):
                     path.unlink(missing_ok=True)
 
     def _clear_partial_run(self) -> None:
@@ -110,7 +153,8 @@ class RunWriter:
         if self._tensorboard is not None:
             self._tensorboard.config(record, step)
 
-    def append_metrics(self, record: dict[str, Any]) -> None:
+    def metrics(self, record: dict[str, Any]) -> None:
+        """Append one line to metrics.jsonl (and its numbers to TensorBoard)."""
         with open(self.run_dir / METRICS, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         if self._tensorboard is not None:
@@ -127,7 +171,17 @@ class RunWriter:
             self._tensorboard = None
 
     def warning(self, step: int, message: str) -> None:
-        self.append_metrics({"kind": "warning", "step": step, "message": message})
+        """Record a warning in metrics.jsonl."""
+        self.metrics({"kind": "warning", "step": step, "message": message})
+
+    def echo(self, line: str) -> None:
+        """A line on stdout (the references' per-step loss line)."""
+        print(line, flush=True)
+
+    def warn(self, step: int, message: str) -> None:
+        """Say a warning on the terminal and record it."""
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+        self.warning(step, message)
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop metric lines logged after the checkpoint we resume from (they will be logged again)."""
@@ -135,6 +189,10 @@ class RunWriter:
         if path.is_file():
             kept = [record for record in read_jsonl(path) if record.get("step", 0) <= after_step]
             atomic_write_bytes(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
+
+    def grid(self, grid: ProgressGrid, generator: Generator, name: str, when: str, step: int) -> None:
+        """Draw the progress grid of `generator` and write it as samples/<name>.png (and to TensorBoard)."""
+        self.save_grid(grid.picture(generator, when), name, step)
 
     def save_grid(self, picture: Image.Image, name: str, step: int) -> None:
         """Write samples/<name>.png atomically (and the grid at `step` to TensorBoard)."""
@@ -157,18 +215,56 @@ class RunWriter:
         self.flush()
         return save_checkpoint(self.run_dir, contents, model_config, info, keep=keep)
 
-    def record_evaluation(self, record: dict[str, Any]) -> None:
-        """Log a quick evaluation and redraw eval.png."""
-        from acgan.training.monitor import plot_eval  # deferred: monitor imports the evaluator
-
-        self.append_metrics(record)
+    def evaluate(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> None:
+        """A quick evaluation of `generator` (saved as `checkpoint_dir`): logged, plotted, warned about, and
+        `checkpoints/best` moved when it beats the run's best."""
+        if self.tracker is None:
+            return
+        evaluation = self.tracker(generator, step, epoch, read_best(self.run_dir))
+        self.metrics(evaluation.record)
         plot_eval(self.run_dir / METRICS, self.run_dir / EVAL_PLOT)
+        if evaluation.new_best is not None:
+            mark_best(self.run_dir, checkpoint_dir, evaluation.new_best)
+        for message in evaluation.warnings:
+            self.warn(step, message)
 
-    def best(self) -> dict[str, Any] | None:
-        return read_best(self.run_dir)
 
-    def mark_best(self, checkpoint_dir: Path, record: dict[str, Any]) -> None:
-        mark_best(self.run_dir, checkpoint_dir, record)
+class NullWriter:
+    """What every process but rank 0 writes: nothing (DiT gives them a null logger the same way)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def start(self, resume: bool) -> bool:
+        return False  # rank 0 decides, and tells every process
+
+    def begin(self, record: dict[str, Any], step: int, restoring: bool, notes: list[str]) -> None:
+        pass
+
+    def metrics(self, record: dict[str, Any]) -> None:
+        pass
+
+    def echo(self, line: str) -> None:
+        pass
+
+    def warn(self, step: int, message: str) -> None:
+        pass
+
+    def grid(self, grid: ProgressGrid, generator: Generator, name: str, when: str, step: int) -> None:
+        pass
+
+    def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
+                        keep: bool) -> Path:  # fmt: skip
+        return self.run_dir / CHECKPOINTS_DIR / checkpoint_name(contents.step)  # the one rank 0 writes
+
+    def evaluate(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> None:
+        pass
+
+    def refresh_pictures(self, steps_per_epoch: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _grid_step(path: Path, steps_per_epoch: int) -> int:

@@ -50,7 +50,7 @@ class TrainState:
     scalers: dict[str, torch.amp.GradScaler] | None = None
 
     @property
-    def sampler(self) -> Generator:
+    def sampling_network(self) -> Generator:
         """The generator to sample from: the moving average when there is one."""
         return self.g_ema if self.g_ema is not None else self.generator
 

@@ -1,15 +1,24 @@
-"""One AC-GAN training step, split into its discriminator and generator phases (no I/O here).
+"""One AC-GAN training step as a list of phases (no I/O here).
 
-The seeds' update scheme: D on a half batch of real images, D on a half batch of generated images
-(two optimizer steps, as Keras' two `train_on_batch` calls), then G on a full batch through a frozen D.
-The "joint" scheme makes one D update on both halves. With d_steps > 1, D is updated that many times (each
-on fresh images) per G update.
+A phase is data: its name, the function that runs it, the interval (in steps) at which it runs, and for a
+discriminator update the half batches it updates on (what the DDP probe reads). An update scheme is a phase
+list (StyleGAN2-ADA's `phases`):
+
+    alternating (the references'): per D update, D on a half batch of real images, then D on a half batch of
+                generated ones (two optimizer steps, as Keras' two `train_on_batch` calls); then G on a full
+                batch through a frozen D
+    joint:      per D update, one D update on both halves; then G
+
+With d_steps > 1 the D phases repeat that many times per step, each on fresh images. A regulariser that runs
+every 16 steps is one more entry with interval=16.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -19,17 +28,36 @@ from acgan.training.state import TrainState
 
 
 @dataclass(frozen=True)
-class StepPlan:
-    """How a step updates the networks: the objective, the D update scheme and DiffAugment's policy."""
+class StepInputs:
+    """What one step is given: (d_steps * B/2, C, H, W) real images in [-1, 1], their (d_steps * B/2,) labels, and
+    the full batch size B (each D update sees B/2 real and B/2 generated images; G sees B)."""
 
-    objective: Objective
-    d_updates: str = "seeds"  # "seeds" or "joint"
-    d_steps: int = 1
-    augment: tuple[str, ...] = ()  # DiffAugment transformations, applied to every image D sees
+    real_images: torch.Tensor
+    real_labels: torch.Tensor
+    batch_size: int
 
-    def d_view(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        """What D sees of (B, C, H, W) images: augmented when the plan says so."""
-        return diff_augment(images, self.augment, rng) if self.augment else images
+    def real_half(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The `index`-th real half batch: images (B/2, C, H, W) and labels (B/2,)."""
+        half = self.batch_size // 2
+        rows = slice(index * half, (index + 1) * half)
+        return self.real_images[rows], self.real_labels[rows]
+
+
+PhaseFunction = Callable[[TrainState, "StepPlan", StepInputs], Stats]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One part of a step. `halves` names the half batches a discriminator update trains on (True real, False
+    generated): empty for a phase that does not update D on images (G's)."""
+
+    name: str
+    run: PhaseFunction
+    interval: int = 1
+    halves: tuple[bool, ...] = ()
+
+    def due(self, step: int) -> bool:
+        return step % self.interval == 0
 
 
 def _prefixed(prefix: str, stats: Stats) -> Stats:
@@ -85,22 +113,95 @@ def generator_phase(state: TrainState, plan: StepPlan, z: torch.Tensor, labels: 
     return _prefixed("g_", terms)
 
 
+def generated_half(state: TrainState, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` images from G without gradients, for a D update: images (count, C, H, W) and their labels."""
+    config, device = state.generator.config, state.rng.device
+    z = torch.randn(count, config.z_dim, generator=state.rng, device=device)  # (B/2, z_dim)
+    labels = torch.randint(config.num_classes, (count,), generator=state.rng, device=device)  # (B/2,)
+    with torch.no_grad():
+        return state.generator(z, labels), labels  # (B/2, C, H, W)
+
+
+def d_on_real(state: TrainState, plan: StepPlan, inputs: StepInputs, index: int = 0) -> Stats:
+    """D on the `index`-th real half batch."""
+    images, labels = inputs.real_half(index)
+    return discriminator_phase(state, plan, [(images, labels, True)])
+
+
+def d_on_generated(state: TrainState, plan: StepPlan, inputs: StepInputs, index: int = 0) -> Stats:
+    """D on a fresh half batch of generated images."""
+    images, labels = generated_half(state, inputs.batch_size // 2)
+    return discriminator_phase(state, plan, [(images, labels, False)])
+
+
+def d_on_both(state: TrainState, plan: StepPlan, inputs: StepInputs, index: int = 0) -> Stats:
+    """One D update on the `index`-th real half batch and a fresh generated one."""
+    real_images, real_labels = inputs.real_half(index)
+    images, labels = generated_half(state, inputs.batch_size // 2)
+    return discriminator_phase(state, plan, [(real_images, real_labels, True), (images, labels, False)])
+
+
+def g_update(state: TrainState, plan: StepPlan, inputs: StepInputs) -> Stats:
+    """G on a full batch of fresh latents and labels."""
+    config, device = state.generator.config, state.rng.device
+    z = torch.randn(inputs.batch_size, config.z_dim, generator=state.rng, device=device)  # (B, z_dim)
+    labels = torch.randint(config.num_classes, (inputs.batch_size,), generator=state.rng, device=device)  # (B,)
+    return generator_phase(state, plan, z, labels)
+
+
+def alternating_scheme(d_steps: int) -> tuple[Phase, ...]:
+    """The references' scheme: D on real, D on generated (each its own update), d_steps times; then G."""
+    d_phases = [phase for index in range(d_steps) for phase in (
+        Phase("D real", partial(d_on_real, index=index), halves=(True,)),
+        Phase("D generated", partial(d_on_generated, index=index), halves=(False,)))]  # fmt: skip
+    return (*d_phases, Phase("G", g_update))
+
+
+def joint_scheme(d_steps: int) -> tuple[Phase, ...]:
+    """One D update on a real and a generated half batch, d_steps times; then G."""
+    d_phases = [Phase("D both", partial(d_on_both, index=index), halves=(True, False)) for index in range(d_steps)]
+    return (*d_phases, Phase("G", g_update))
+
+
+SCHEMES: dict[str, Callable[[int], tuple[Phase, ...]]] = {"alternating": alternating_scheme, "joint": joint_scheme}
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How a step updates the networks: the objective, the update scheme (its phase list) and DiffAugment's policy."""
+
+    objective: Objective
+    d_updates: str = "alternating"  # a name in SCHEMES
+    d_steps: int = 1
+    augment: tuple[str, ...] = ()  # DiffAugment transformations, applied to every image D sees
+    phases: tuple[Phase, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            object.__setattr__(self, "phases", SCHEMES[self.d_updates](self.d_steps))
+
+    def d_view(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """What D sees of (B, C, H, W) images: augmented when the plan says so."""
+        return diff_augment(images, self.augment, rng) if self.augment else images
+
+
 def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: tuple[int, int, int]) -> bool:
-    """Whether some D update of `plan` leaves one of D's parameters without a gradient (TAC-GAN's twin head on
+    """Whether one of the plan's D phases leaves one of D's parameters without a gradient (TAC-GAN's twin head on
     real images, the class head on generated ones when the objective skips it there).
 
-    Probed on a copy of D with two blank images per phase; the random streams are left untouched.
+    Probed on a copy of D with two blank images per half batch; the random streams are left untouched.
     """
     probe = copy.deepcopy(state.discriminator).requires_grad_(True)
     device = next(probe.parameters()).device
     images = torch.zeros(2, *image_shape, device=device)  # (2, C, H, W)
     labels = torch.zeros(2, dtype=torch.int64, device=device)
-    phases = [[True], [False]] if plan.d_updates == "seeds" else [[True, False]]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for phase in phases:
+        for phase in plan.phases:
+            if not phase.halves:
+                continue
             probe.zero_grad(set_to_none=True)
             total = sum(plan.objective.discriminator_loss(probe(images, labels), labels, is_real)[0]
-                        for is_real in phase)  # fmt: skip
+                        for is_real in phase.halves)  # fmt: skip
             assert isinstance(total, torch.Tensor)
             total.backward()
             if any(param.grad is None for param in probe.parameters()):
@@ -127,10 +228,11 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         ema_buffer.copy_(buffer)
 
 
-def _mean_stats(updates: list[Stats]) -> Stats:
-    if len(updates) == 1:
-        return updates[0]
-    return {name: torch.stack([u[name] for u in updates]).mean() for name in updates[0]}
+def _mean_stats(runs: list[Stats]) -> Stats:
+    """Statistics of phases that ran several times in one step (d_steps > 1), averaged by name."""
+    if len(runs) == 1:
+        return runs[0]
+    return {name: torch.stack([run[name] for run in runs]).mean() for name in runs[0]}
 
 
 def training_step(
@@ -141,34 +243,19 @@ def training_step(
     batch_size: int,
     ema_decay: float = 0.0,
 ) -> Stats:
-    """One full step: plan.d_steps D updates, then one G update and the moving average; named statistics.
+    """One full step: the plan's phases due at this step in order, then the moving average; named statistics.
 
     real_images: (d_steps * batch_size / 2, C, H, W) in [-1, 1], real_labels: (d_steps * batch_size / 2,) int64.
-    Each D update sees batch_size / 2 real and batch_size / 2 generated images; G sees batch_size.
-    Latents, fake labels and augmentations come from state.rng. Statistics are detached scalar tensors
-    (means over the D updates), left on the device so the caller decides when to synchronise.
+    Latents, fake labels and augmentations come from state.rng. Statistics are detached scalar tensors (means
+    over the runs of phases that ran several times), left on the device so the caller decides when to
+    synchronise.
     """
-    device = real_images.device
-    generator, config = state.generator, state.generator.config
-    half = batch_size // 2
-    d_updates = []
-    for index in range(plan.d_steps):
-        real = (real_images[index * half : (index + 1) * half], real_labels[index * half : (index + 1) * half])
-        if plan.d_updates == "seeds":
-            real_stats = discriminator_phase(state, plan, [(*real, True)])
-        z = torch.randn(half, config.z_dim, generator=state.rng, device=device)  # (B/2, z_dim)
-        fake_labels = torch.randint(config.num_classes, (half,), generator=state.rng, device=device)  # (B/2,)
-        with torch.no_grad():
-            fake = generator(z, fake_labels)  # (B/2, C, H, W)
-        if plan.d_updates == "seeds":
-            d_updates.append({**real_stats, **discriminator_phase(state, plan, [(fake, fake_labels, False)])})
-        else:
-            d_updates.append(discriminator_phase(state, plan, [(*real, True), (fake, fake_labels, False)]))
-
-    z = torch.randn(batch_size, config.z_dim, generator=state.rng, device=device)  # (B, z_dim)
-    g_labels = torch.randint(config.num_classes, (batch_size,), generator=state.rng, device=device)  # (B,)
-    g_stats = generator_phase(state, plan, z, g_labels)
+    inputs = StepInputs(real_images, real_labels, batch_size)
+    runs: dict[str, list[Stats]] = {}
+    for phase in plan.phases:
+        if phase.due(state.step):
+            runs.setdefault(phase.name, []).append(phase.run(state, plan, inputs))
     if state.g_ema is not None:
-        update_ema(state.g_ema, generator, ema_decay)
+        update_ema(state.g_ema, state.generator, ema_decay)
     state.step += 1
-    return {**_mean_stats(d_updates), **g_stats}
+    return {name: value for stats in runs.values() for name, value in _mean_stats(stats).items()}

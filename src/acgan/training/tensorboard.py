@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from acgan.evaluation.registry import METRICS
+
 NOT_PLOTTED = frozenset({"step", "epoch", "images_seen", "seconds", "kind", "real"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class TensorBoardLog:
@@ -32,13 +38,16 @@ class TensorBoardLog:
         if kind == "warning":
             self._writer.add_text("warnings", str(record.get("message", "")), step)
             return
-        prefix = "eval" if kind == "eval" else "train"
+        if kind == "eval":  # the registry's metrics, each beside its real-data value
+            real = record.get("real") or {}
+            for metric in METRICS:
+                for prefix, value in (("eval", record.get(metric.name)), ("eval_real", real.get(metric.name))):
+                    if _is_number(value):
+                        self._writer.add_scalar(f"{prefix}/{metric.name}", value, step)
+            return
         for name, value in record.items():
-            if name not in NOT_PLOTTED and isinstance(value, int | float) and not isinstance(value, bool):
-                self._writer.add_scalar(f"{prefix}/{name}", value, step)
-        for name, value in (record.get("real") or {}).items():
-            if isinstance(value, int | float):
-                self._writer.add_scalar(f"eval_real/{name}", value, step)
+            if name not in NOT_PLOTTED and _is_number(value):
+                self._writer.add_scalar(f"train/{name}", value, step)
 
     def image(self, tag: str, picture: Image.Image, step: int) -> None:
         """A sample grid, (H, W, 3) uint8."""

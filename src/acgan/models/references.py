@@ -3,7 +3,7 @@
 Each builder takes a ModelConfig and returns a module whose parameter count (BatchNorm's moving mean
 and variance included, as Keras counts them) equals the seed's Keras model at 28x28x1 and 10 classes.
 Where a seed's code has a bug that its own summary or text contradicts, the intent is built; see
-`SEED_FIXES`.
+`REFERENCE_FIXES`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from acgan.models.networks import (
     MultiplyEmbedding,
 )
 
-SEED_FIXES = {
+REFERENCE_FIXES = {
     "keras-mnist": "the seed's discriminator applies all four conv blocks to the input image (each call "
     "takes `input_img`); its printed summary shows the intended chain 32->64->128->256, which is built.",
     "keras-mnist-v2": "the seed ends the generator with Conv2DTranspose(activation='tanh') followed by a "

@@ -1,0 +1,197 @@
+"""Setting a training run up: data, objective, models, state and restore, the batches and the writer, as one `Run`.
+
+The loop (acgan.training.loop) reads a Run; everything that decides what is trained is decided here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from acgan.augment import parse_policy
+from acgan.checkpoint import (
+    CHECKPOINTS_DIR,
+    LATEST,
+    CheckpointContents,
+    read_meta,
+    read_pointer,
+    resolve_checkpoint_dir,
+)
+from acgan.config import MAX_SEED, TrainConfig, training_facts
+from acgan.data.batches import MemoryBatches, StreamedBatches, fits_in_memory
+from acgan.data.dataset import DatasetInfo, ImageDataset, data_change, load_dataset
+from acgan.device import resolve_precision, select_device, tune_for
+from acgan.errors import AcganError
+from acgan.memory import require_memory, training_step_bytes
+from acgan.models.networks import ModelConfig
+from acgan.objectives import build_objective
+from acgan.sampling import make_latents
+from acgan.training.distributed import World, barrier, broadcast_from_main
+from acgan.training.run_writer import NullWriter, ProgressGrid, RunWriter, Writer
+from acgan.training.state import TrainState, build_train_state, restore_checkpoint, wrap_for_ranks
+from acgan.training.steps import StepPlan, d_leaves_parameters_unused
+from acgan.version import __version__
+
+GRID_COLUMNS = 10  # fixed latents in the progress grids
+
+
+@dataclass
+class Run:
+    """A training run as the loop sees it: what is trained on what, and where it stands."""
+
+    config: TrainConfig
+    run_dir: Path
+    world: World
+    device: torch.device
+    precision: str
+    info: DatasetInfo
+    model_config: ModelConfig
+    data_record: dict[str, Any]  # images and fingerprint of the training data, kept in every checkpoint
+    state: TrainState
+    plan: StepPlan
+    batches: MemoryBatches | StreamedBatches
+    writer: Writer
+    grid: ProgressGrid
+    wall_before: float = 0.0  # seconds trained before this session (a resumed run)
+    saved_step: int = -1  # the step of the last checkpoint written (or resumed from)
+    last_checkpoint: Path | None = None
+    show_progress: bool = True
+    stopped_by: str = "epochs"
+    warned_epoch: int = -1  # the epoch of the last source-collapse warning
+
+    def __post_init__(self) -> None:
+        self.start_step = self.state.step
+
+    @property
+    def batch_size(self) -> int:
+        """The full batch of one process (D sees half real, half generated; G a full batch)."""
+        assert self.config.batch_size is not None  # resolved
+        return self.config.batch_size
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world.size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.data_record["num_images"] // self.global_batch)
+
+    @property
+    def total_steps(self) -> int | None:
+        """The step training stops at, from --steps and --epochs (None: only a time bound)."""
+        bounds = [b for b in (self.config.steps, self.config.epochs and self.config.epochs * self.steps_per_epoch) if b]
+        return min(bounds) if bounds else None
+
+    @property
+    def epoch(self) -> int:
+        return self.state.step // self.steps_per_epoch
+
+    def checkpoint_contents(self, resume_state: dict[str, Any]) -> CheckpointContents:
+        """What a checkpoint at the current step holds (networks, resume state, facts about the run)."""
+        state = self.state
+        meta = {"acgan_version": __version__, "torch_version": torch.__version__,
+                "images_seen": state.step * self.global_batch, "world_size": self.world.size,
+                "train_config": self.config.to_dict(), "model_config": self.model_config.to_dict(),
+                "dataset": self.info.to_dict(), "data": self.data_record}  # fmt: skip
+        return CheckpointContents(state.step, self.epoch, state.generator, state.discriminator, state.g_ema,
+                                  resume_state, meta, training_facts(self.config))  # fmt: skip
+
+    def config_record(self, stream: bool) -> dict[str, Any]:
+        """config.json: the resolved configuration, the model, the data and where it runs."""
+        runtime = {"device": str(self.device), "precision": self.precision, "data_loading": "stream" if stream else
+                   "memory", "torch_threads": torch.get_num_threads(), "world_size": self.world.size,
+                   "global_batch_size": self.global_batch}  # fmt: skip
+        return {"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
+                "train": self.config.to_dict(), "model": self.model_config.to_dict(), "dataset": self.info.to_dict(),
+                "runtime": runtime, "data": self.data_record}  # fmt: skip
+
+
+def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: bool, world: World) -> Run:
+    """Everything a training run needs, restored from its latest checkpoint when resuming (see module docstring)."""
+    device = select_device(config.device)
+    dataset = load_training_data(config, world, show_progress)
+    info = dataset.info
+    data_record = {"num_images": len(dataset), "fingerprint": dataset.content_fingerprint()}
+    resumed_note = resumed_data_note(run_dir, info, data_record) if resume else None
+    model_config, plan = training_plan(config, info)
+    tune_for(device)
+    precision = resolve_precision(config.precision or "auto", device)
+    assert config.batch_size is not None  # resolved
+    require_memory(training_step_bytes(model_config, config.batch_size), device,
+                   f"a training step on batches of {config.batch_size}", "use a smaller --batch-size")  # fmt: skip
+    state = build_train_state(config, model_config, device, world, precision)
+    if world.distributed:
+        image_shape = (info.channels, info.resolution, info.resolution)
+        wrap_for_ranks(state, device, d_leaves_parameters_unused(state, plan, image_shape))
+    writer: Writer = RunWriter(run_dir, tensorboard=config.tensorboard) if world.is_main else NullWriter(run_dir)
+    restoring = broadcast_from_main(writer.start(resume), world)
+    wall_before, last_checkpoint = restore_checkpoint(state, run_dir) if restoring else (0.0, None)
+    stream = broadcast_from_main(config.data_loading == "stream" or (
+        config.data_loading == "auto" and not fits_in_memory(dataset.nbytes, device)), world)  # fmt: skip
+    half_batches = config.d_steps * (config.batch_size // 2)
+    batches = (StreamedBatches(dataset, half_batches, device, config.seed, state.step, world.rank) if stream
+               else MemoryBatches(dataset, half_batches, device, state.rng))  # fmt: skip
+    grid_seed = (config.seed + 1) % (MAX_SEED - GRID_COLUMNS)  # seed + 1 as always, kept in range
+    grid = ProgressGrid(make_latents(GRID_COLUMNS, config.z_dim, seed=grid_seed, device=device), info,
+                        f"{config.preset} ({config.objective}) on {info.name}")  # fmt: skip
+    run = Run(config, run_dir, world, device, precision, info, model_config, data_record, state, plan, batches, writer,
+              grid, wall_before, state.step if restoring else -1, last_checkpoint, show_progress)  # fmt: skip
+    writer.begin(run.config_record(stream), state.step, restoring, [*dataset.notes, *filter(None, [resumed_note])])
+    if isinstance(writer, RunWriter) and config.eval_every:  # quick evaluations: rank 0 only
+        from acgan.evaluation.evaluate import load_evaluator
+        from acgan.training.monitor import EvalTracker
+
+        evaluator = load_evaluator(info, data_dir=config.data_dir, seed=config.seed)
+        writer.tracker = EvalTracker(evaluator, config.best_metric, config.eval_samples, config.seed)
+    return run
+
+
+def load_training_data(config: TrainConfig, world: World, show_progress: bool) -> ImageDataset:
+    """The training split, decoded by rank 0 first (it fills the decode cache the other ranks then read)."""
+    if not world.is_main:
+        barrier(world)
+    dataset = load_dataset(config.dataset, "train", data_dir=config.data_dir, limit=config.limit,
+                           resolution=config.resolution, holdout=config.holdout,
+                           verify_checksums=config.verify_checksums, show_progress=show_progress)  # fmt: skip
+    if world.is_main:
+        barrier(world)
+    return dataset
+
+
+def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, StepPlan]:
+    """The networks' configuration (heads from the objective, shape from the data) and the step's plan."""
+    augment = parse_policy(config.diffaugment or "")
+    if "color" in augment and info.channels < 3:
+        raise AcganError(f"diffaugment 'color' needs colour images; {info.name} has {info.channels} channel(s)")
+    objective = build_objective(config.objective or "acgan", config.class_weight, bool(config.d_class_loss_on_fake),
+                                config.d2d_margin, config.d2d_temperature)  # fmt: skip
+    model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution,
+                               width=config.width or 0, heads=objective.heads,
+                               spectral_norm=bool(config.spectral_norm))  # fmt: skip
+    return model_config, StepPlan(objective, config.d_updates or "alternating", config.d_steps, augment)
+
+
+def resumed_data_note(run_dir: Path, info: DatasetInfo, data_record: dict[str, Any]) -> str | None:
+    """Compare the data a run resumes on with what its latest checkpoint recorded: AcganError when the classes or
+    the image shape changed (every label index would mean another class); a note when only the images did."""
+    if read_pointer(run_dir / CHECKPOINTS_DIR, LATEST) is None:
+        return None  # no checkpoint: the run starts again from step 0
+    meta = read_meta(resolve_checkpoint_dir(run_dir))
+    try:
+        saved = DatasetInfo.from_dict(meta["dataset"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AcganError(f"{resolve_checkpoint_dir(run_dir)}: meta.json is damaged ({exc})") from None
+    change = data_change(saved, info)
+    if change is not None:
+        raise AcganError(f"cannot resume {run_dir}: {change}")
+    before = meta.get("data")
+    if not isinstance(before, dict) or before.get("fingerprint") in (None, data_record["fingerprint"]):
+        return None
+    return (f"the training images changed since step {meta.get('step')} ({before.get('num_images')} -> "
+            f"{data_record['num_images']} images, the same classes); training continues on the images there now")  # fmt: skip
+
+
+__all__ = ["GRID_COLUMNS", "Run", "TrainState", "build_run"]
