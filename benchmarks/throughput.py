@@ -96,7 +96,7 @@ def seed_scheme_setup(preset: str, device: torch.device) -> Bench:
     """A preset's networks with the seeds' training (AC-GAN objective, Adam 2e-4, beta1 0.5, no EMA), and 4,096
     random 28x28 images."""
     config = resolve_config(TrainConfig(preset=preset, lr_g=2e-4, lr_d=2e-4, ema_decay=0.0, objective="acgan",
-                                        spectral_norm=False, diffaugment="", d_updates="seeds"))  # fmt: skip
+                                        spectral_norm=False, diffaugment="", d_updates="alternating"))  # fmt: skip
     model_config = ModelConfig(preset, width=config.width or 0)
     state = build_train_state(config, model_config, device)
     images = torch.rand(4096, 1, 28, 28, device=device) * 2 - 1  # (N, 1, 28, 28) in [-1, 1]

@@ -136,3 +136,26 @@ def test_dropout_drops_and_rescales_like_torch() -> None:
     assert Dropout(0.25).train()(torch.ones(10)).max() == pytest.approx(1 / 0.75)
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(1.0)
+
+
+def test_upsample_then_conv_as_one_transposed_convolution_is_the_same_function() -> None:
+    """NearestUpsampleConv2d: the same parameters and outputs (to float rounding) as Upsample(2x) + Conv2d(3x3)."""
+    import torch.nn.functional as F
+
+    from acgan.models.layers import NearestUpsampleConv2d
+
+    torch.manual_seed(0)
+    fused = NearestUpsampleConv2d(6, 5, bias=True)
+    x = torch.randn(3, 6, 7, 9, requires_grad=True)
+    reference = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), fused.weight, fused.bias, padding=1)
+    output = fused(x)
+    assert output.shape == (3, 5, 14, 18)
+    torch.testing.assert_close(output, reference, rtol=1e-5, atol=1e-5)
+    grads = torch.autograd.grad(output.square().sum(), [x, fused.weight, fused.bias])
+    reference_grads = torch.autograd.grad(reference.square().sum(), [x, fused.weight, fused.bias])
+    for grad, expected in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-4)
+    for layout in (torch.channels_last, torch.contiguous_format):  # as `place` lays it out, and as built
+        fused.to(memory_format=layout)  # type: ignore[call-overload]
+        torch.testing.assert_close(fused(x), reference, rtol=1e-5, atol=1e-5)
+    assert set(fused.state_dict()) == {"weight", "bias"}  # the buffer of taps is not saved: checkpoints unchanged

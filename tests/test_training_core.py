@@ -327,3 +327,61 @@ def test_a_run_that_crashed_before_its_first_checkpoint_can_resume_or_restart(
     assert result.step == 6
     steps = [json.loads(line)["step"] for line in (crashed_again / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]
+
+
+def test_reference_presets_keep_the_loop_arithmetic_with_foreach_adam_and_the_ema_too() -> None:
+    """build_train_state gives reference presets Adam's foreach form: bit-identical to the per-tensor loop."""
+    config = resolve_config(TrainConfig(preset="brownlee", device="cpu"))
+    assert config.fast_arithmetic is False and resolve_config(TrainConfig()).fast_arithmetic is True
+    from acgan.training.state import build_train_state
+    from acgan.training.steps import update_ema
+
+    state = build_train_state(config, ModelConfig("brownlee"), torch.device("cpu"))
+    loop = torch.optim.Adam(copy_module(state.generator).parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
+    looped = loop.param_groups[0]["params"]
+    for step in range(3):
+        grads = [torch.randn_like(p, generator=torch.Generator().manual_seed(step)) for p in looped]
+        for param, other, grad in zip(state.generator.parameters(), looped, grads, strict=True):
+            param.grad, other.grad = grad.clone(), grad.clone()
+        state.opt_g.step()
+        loop.step()
+    assert all(torch.equal(a, b) for a, b in zip(state.generator.parameters(), looped, strict=True))
+    ema, model = copy_module(state.generator), copy_module(state.generator)
+    for param in model.parameters():
+        param.data.add_(1.0)
+    expected = [e.detach().clone().lerp_(m, 0.25) for e, m in zip(ema.parameters(), model.parameters(), strict=True)]
+    update_ema(ema, model, 0.75)
+    assert all(torch.equal(a, b) for a, b in zip(ema.parameters(), expected, strict=True))
+
+
+def copy_module(module: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(module)
+
+
+def test_a_joint_update_puts_both_halves_through_d_once_with_the_same_losses() -> None:
+    """D without BatchNorm: one forward pass over real and generated halves, losses still half by half."""
+    from acgan.objectives import DiscriminativeClassifierObjective
+    from acgan.training.steps import discriminator_phase
+
+    config = ModelConfig("dcgan", heads=("adc",))
+    plan = StepPlan(DiscriminativeClassifierObjective(), "joint")
+    real, fake = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 3])
+    results = []
+    for together in (True, False):
+        g, d = build_generator(config, seed=1), build_discriminator(config, seed=1)
+        assert d.batch_independent
+        d.batch_independent = together
+        state = TrainState(g, d, torch.optim.SGD(g.parameters(), lr=0.1), torch.optim.SGD(d.parameters(), lr=0.1),
+                           torch.Generator().manual_seed(0))  # fmt: skip
+        stats = discriminator_phase(state, plan, [(real, labels, True), (fake, labels, False)])
+        results.append((stats, [p.detach().clone() for p in d.parameters()]))
+    (stats_a, weights_a), (stats_b, weights_b) = results
+    assert stats_a.keys() == stats_b.keys()
+    for name in stats_a:
+        torch.testing.assert_close(stats_a[name], stats_b[name], rtol=1e-5, atol=1e-6)
+    for a, b in zip(weights_a, weights_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not build_discriminator(ModelConfig("brownlee")).batch_independent  # BatchNorm in D: two passes

@@ -257,6 +257,19 @@ SKIP_CHECKSUMS_OPTION = click.option(
 )
 @click.option("--d-steps", type=click.IntRange(min=1), default=1, show_default=True, help="D updates per G update.")
 @click.option(
+    "--compile",
+    "compile",
+    is_flag=True,
+    default=False,
+    help="torch.compile G and D for their updates (max-autotune on CUDA; on a CPU it did not pay, see README).",
+)
+@click.option(
+    "--fast-arithmetic/--exact-arithmetic",
+    default=None,
+    help="Fused Adam and, on the CPU, denormals flushed to zero: faster, rounding unlike the reference systems' "
+    "[default: the preset's, dcgan fast, the reference presets exact].",
+)
+@click.option(
     "--width", type=click.IntRange(1, LIMITS["width"][1]), help="Base channel count of dcgan [default: the preset's]."
 )
 @click.option(

@@ -95,6 +95,12 @@ class TrainConfig:
     # Adam learning rates; None: the preset's (references 2e-4)
     lr_g: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE)
     lr_d: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE)
+    # arithmetic that is faster but rounds differently from the references': Adam's fused kernel (instead of its
+    # foreach form, the per-tensor loop's arithmetic) and, on the CPU, denormal floats flushed to zero (they slow
+    # early training, when gradients are tiny); None: the preset's (dcgan on, the reference presets off)
+    fast_arithmetic: bool | None = fact(None, preset="fast_arithmetic", training=True, legacy=False)
+    # torch.compile the networks as the updates call them (max-autotune on CUDA; on the CPU measured slower)
+    compile: bool = fact(False, training=True)
     beta1: float = fact(0.5, interval=UNIT)
     beta2: float = fact(0.999, interval=UNIT)
     # acgan, keras, hinge, tac, adc, reacgan (acgan.objectives); None: the preset's
@@ -150,15 +156,14 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict, rejecting unknown keys (a typo must not silently fall back to a default).
 
-        A dict saved before the objective options existed (no "objective" key) gets their legacy values,
-        and values since renamed get today's names, so old runs resume with the training they started with.
+        A field missing from a dict saved before it existed gets its legacy value (what such runs did), and values
+        since renamed get today's names, so old runs resume with the training they started with.
         """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise AcganError(f"unknown configuration key(s): {', '.join(unknown)}")
-        if "objective" not in data:
-            data = {**LEGACY_DEFAULTS, **data}
+        data = {**LEGACY_DEFAULTS, **data}  # a field a saved config predates means what it meant then
         renamed = {key: names[data[key]] for key, names in RENAMED_VALUES.items() if data.get(key) in names}
         return cls(**{**data, **renamed})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import TypeVar
 
 import torch
@@ -50,15 +51,33 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 autocast (fp32 weights) on CUDA and on CPUs with native bf16, fp32 elsewhere.
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
 
-    `fp32` and `bf16` are taken as given. dcgan on this project's 2-core AVX512-BF16 CPU: 1.7x the steps/s of
-    fp32 and better metrics for the same minutes (benchmarks/results/quality-mnist-dcgan-bf16*.json).
+
+def cpu_has_amx_bf16() -> bool:
+    """Whether the CPU has AMX tiles for bf16 (Sapphire Rapids and later), where bf16 convolutions outrun fp32."""
+    return "amx_bf16" in cpu_flags() and cpu_has_native_bf16()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: bf16 autocast (fp32 weights) on CUDA and on CPUs with AMX, fp32 elsewhere.
+
+    `fp32`, `bf16` and `fp16` are taken as given. dcgan's training step, measured on two 2-core Intel Xeons of
+    this project: with AMX, bf16 1.9x the steps/s of fp32; with AVX512-BF16 but no AMX, bf16 0.86x of fp32
+    (benchmarks/step_speed.py), so only AMX gets bf16.
     """
     if precision != "auto":
         return precision
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16()):
         return "bf16"
     return "fp32"
 
@@ -72,6 +91,21 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     if precision in ("bf16", "fp16"):
         return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def denormals_flushed(enabled: bool) -> Iterator[None]:
+    """Within the block, CPU arithmetic flushes denormal floats to zero when `enabled` (x86 FTZ/DAZ): early in
+    training, when gradients are tiny, denormals send the CPU down slow paths (dcgan: 10 vs 12 steps/s over its
+    first 100 steps on this project's Xeon). Off again after the block."""
+    if not enabled:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def tune_for(device: torch.device) -> None:

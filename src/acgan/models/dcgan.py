@@ -1,7 +1,8 @@
 """acgan's own default preset: a compact DCGAN-style AC-GAN chosen for speed and quality on a CPU.
 
 Generator: [z, embedding(y)] -> Linear -> (c, b, b) -> S (nearest 2x upsample, 3x3 conv, BatchNorm, ReLU)
-stages -> 3x3 conv -> tanh. Discriminator: S stride-2 4x4 convolutions and a 3x3 one with LeakyReLU(0.2).
+stages -> 3x3 conv -> tanh. Each upsample + conv runs as one transposed convolution (NearestUpsampleConv2d:
+the same function and parameters, half the arithmetic). Discriminator: S stride-2 4x4 convolutions and a 3x3 one with LeakyReLU(0.2).
 The data sets the shape: channels in and out are the data's, and the number of stages S comes from the
 resolution (`stage_plan`: 2 at 28 px, 3 at 32, 4 at 64, 5 at 128), channels doubling per stage from the
 width w (the `--width` parameter) up to 8w. At 28 px this is exactly the original two-stage network. No BatchNorm (the real and fake half batches of the seeds' update scheme must not see
@@ -48,7 +49,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from acgan.models.layers import Reshape, init_weights
+from acgan.models.layers import NearestUpsampleConv2d, Reshape, init_weights
 from acgan.models.networks import ConcatEmbedding, Discriminator, Generator, ModelConfig
 
 EMA_DECAY = 0.999  # sampling from a moving average of G: see the module docstring
@@ -98,8 +99,9 @@ def dcgan_generator(config: ModelConfig) -> Generator:
     ]  # fmt: skip
     for level in range(stages - 1, -1, -1):
         in_ch, out_ch = stage_channels(w, level + 1), stage_channels(w, level)
-        layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                   init_weights(nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), "normal_002"),
+        # Upsample 2x + 3x3 conv computed as one transposed convolution; the Identity keeps the parameter names
+        # (trunk.N.weight) of checkpoints written when they were two layers.
+        layers += [nn.Identity(), init_weights(NearestUpsampleConv2d(in_ch, out_ch, bias=False), "normal_002"),
                    nn.BatchNorm2d(out_ch), nn.ReLU()]  # fmt: skip
     layers += [init_weights(nn.Conv2d(w, config.channels, 3, padding=1), "normal_002"), nn.Tanh()]
     return Generator(config, stem, nn.Sequential(*layers))

@@ -59,6 +59,37 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         return y
 
 
+# Nearest 2x upsampling then a 3x3 convolution (padding 1), as one stride-2 4x4 transposed convolution: each
+# output row 2p + a reads input rows p - 1, p (a = 0) or p, p + 1 (a = 1) with the 3x3 kernel's rows summed in
+# pairs, so the transposed kernel's taps are [w2, w1 + w2, w0 + w1, w0] in each dimension.
+_UPSAMPLED_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))  # (4 taps, 3 taps)
+
+
+class NearestUpsampleConv2d(nn.Conv2d):
+    """A 3x3 convolution (padding 1) of the input upsampled 2x by nearest neighbour, computed as one transposed
+    convolution: (B, C_in, H, W) -> (B, C_out, 2H, 2W).
+
+    The same function and parameters as nn.Upsample(scale_factor=2) followed by nn.Conv2d(C_in, C_out, 3,
+    padding=1) (equal up to float rounding, tested), in 16 instead of 36 multiply-adds per input pixel and
+    channel pair, with no upsampled copy of the input: about 2x faster (forward and backward, CPU).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, 3, padding=1, bias=bias)
+        self.register_buffer("taps", torch.tensor(_UPSAMPLED_TAPS), persistent=False)  # (4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        taps = self.taps.to(self.weight.dtype)
+        kernel = torch.einsum("km,oimn,ln->iokl", taps, self.weight, taps)  # (C_in, C_out, 4, 4)
+        if self.weight.is_contiguous(memory_format=torch.channels_last):  # placed for channels-last (acgan.device)
+            # input, kernel and so the output in one layout: no conversions of the 4x larger output downstream
+            x, kernel = (
+                x.contiguous(memory_format=torch.channels_last),
+                kernel.contiguous(memory_format=torch.channels_last),
+            )
+        return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
+
+
 class Dropout(nn.Module):
     """Inverted dropout like nn.Dropout, its mask drawn as `uniform >= p` instead of with `bernoulli_`.
 

@@ -76,6 +76,12 @@ class DiscriminatorOutput(NamedTuple):
     proxies: torch.Tensor | None = None  # (B, E) the class proxies of the labels passed to D, unnormalised
 
 
+def split_output(output: DiscriminatorOutput, sizes: list[int]) -> list[DiscriminatorOutput]:
+    """The outputs of one forward pass over concatenated batches, one DiscriminatorOutput per batch of `sizes`."""
+    parts = [field.split(sizes) if field is not None else [None] * len(sizes) for field in output]
+    return [DiscriminatorOutput(*fields) for fields in zip(*parts, strict=True)]
+
+
 class Generator(nn.Module):
     """G(z, y): a conditioning stem merges the latent and the label, then a trunk decodes an image.
 
@@ -110,6 +116,9 @@ class Discriminator(nn.Module):
         self.adc_head = nn.Linear(feature_dim, 2 * k) if "adc" in heads else None
         self.embed_head = nn.Linear(feature_dim, EMBED_DIM) if "embed" in heads else None
         self.proxies = nn.Embedding(k, EMBED_DIM) if "embed" in heads else None
+        # Whether an image's output depends on the other images of its batch (BatchNorm): if not, real and
+        # generated half batches may go through one forward pass together.
+        self.batch_independent = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in trunk.modules())
 
     def linear_heads(self) -> list[nn.Linear]:
         """The linear heads that exist, in construction order (presets initialise them their own way)."""

@@ -35,6 +35,7 @@ class Preset:
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout" ("" none)
     width: int = 0  # base channel count for presets that have one (0: fixed architecture)
     batch_size: int = 64  # default full batch (D: half real, half generated; G: all generated)
+    fast_arithmetic: bool = False  # fused Adam, denormals flushed to zero (acgan.config.TrainConfig.fast_arithmetic)
 
 
 PRESETS: dict[str, Preset] = {
@@ -43,7 +44,8 @@ PRESETS: dict[str, Preset] = {
         Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN (default)",
                dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
-               spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH),
+               spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH,
+               fast_arithmetic=True),
         Preset("odena-cifar10", "the AC-GAN paper's CIFAR-10 model (Odena et al. 2016, Appendix A, Table 1)",
                paper.paper_generator, paper.paper_discriminator, lr=paper.LEARNING_RATE,
                batch_size=paper.BATCH_SIZE),

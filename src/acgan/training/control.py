@@ -2,8 +2,8 @@
 
 It owns the stop flag (a signal), the clock (the time bound, minutes since the last checkpoint) and the first
 step whose losses were not finite. Losses are checked on the device without waiting for it (`note`); the
-host looks at control points only: every step on the CPU (free there), every metrics window on a GPU, and
-always before anything is written. One small all-reduce agrees every decision across processes, so no rank
+host looks at control points only: every metrics window (and, in a one-process run, at once when a signal
+came or a time is up), and always before anything is written. One small all-reduce agrees every decision across processes, so no rank
 waits for a collective the others never reach.
 """
 
@@ -32,8 +32,10 @@ class Decision:
 class ControlPoint:
     """Stop flag, clock and non-finite losses of one training run, agreed across processes."""
 
-    def __init__(self, world: World, device: torch.device, max_minutes: float | None, every: int) -> None:
+    def __init__(self, world: World, device: torch.device, max_minutes: float | None, every: int,
+                 checkpoint_minutes: float = 0.0) -> None:  # fmt: skip
         self.world, self.device, self.max_minutes, self.every = world, device, max_minutes, every
+        self.checkpoint_minutes = checkpoint_minutes
         # SIGINT/SIGTERM become a flag while the loop runs (`with control:`); a torchrun worker notes repeats only
         self.stop = GracefulStop(repeat_interrupts=not world.distributed)
         self.start = self.last_save = time.monotonic()
@@ -55,7 +57,18 @@ class ControlPoint:
         return time.monotonic() - self.start
 
     def due(self, step: int) -> bool:
-        return step % self.every == 0
+        """Every `every` steps (a metrics window), and in a one-process run also at once when a stop was asked for
+        or a time is up (free checks on the host: no waiting for the device)."""
+        if step % self.every == 0:
+            return True
+        if self.world.distributed:
+            return False  # every rank must reach the same control points
+        minutes = self.max_minutes
+        return (
+            self.stop.requested
+            or (minutes is not None and self.elapsed >= 60 * minutes)
+            or (self.checkpoint_minutes > 0 and time.monotonic() - self.last_save >= 60 * self.checkpoint_minutes)
+        )
 
     def note(self, step: int, stats: Stats) -> None:
         """Record, on the device and without waiting for it, whether this step's losses are finite."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from acgan.checkpoint import resolve_checkpoint_dir
 from acgan.config import TrainConfig, dataset_label, resolve_config
-from acgan.device import autocast
+from acgan.device import autocast, denormals_flushed
 from acgan.errors import AcganError, DiskFull, TrainingInterrupted
 from acgan.objectives import Stats
 from acgan.progress import TrainingProgress
@@ -120,7 +120,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     lock = None
     try:
         lock = lock_run_dir(run_dir, resume, world)
-        return run_loop(build_run(config, run_dir, resume, show_progress and world.is_main, world))
+        with denormals_flushed(bool(config.fast_arithmetic)):
+            return run_loop(build_run(config, run_dir, resume, show_progress and world.is_main, world))
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -160,9 +161,7 @@ def run_loop(run: Run) -> TrainResult:
     """Train `run` to its bound (see `train`); the run writer is closed whatever happens."""
     config, state = run.config, run.state
     window = StatsWindow(config.metrics_every, run.world)
-    # Where the host waits for the device: every step on the CPU (free), every metrics window on a GPU.
-    every = 1 if run.device.type == "cpu" else config.metrics_every
-    control = ControlPoint(run.world, run.device, config.max_minutes, every)
+    control = ControlPoint(run.world, run.device, config.max_minutes, config.metrics_every, config.checkpoint_minutes)
     try:
         with control, TrainingProgress(run.total_steps, state.step, show=show_bar(run)) as progress:
             for step in training_steps(run, control):

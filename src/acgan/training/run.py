@@ -31,7 +31,13 @@ from acgan.objectives import build_objective
 from acgan.sampling import make_latents
 from acgan.training.distributed import World, barrier, broadcast_from_main
 from acgan.training.run_writer import NullWriter, ProgressGrid, RunWriter, Writer
-from acgan.training.state import TrainState, build_train_state, restore_checkpoint, wrap_for_ranks
+from acgan.training.state import (
+    TrainState,
+    build_train_state,
+    compile_for_training,
+    restore_checkpoint,
+    wrap_for_ranks,
+)
 from acgan.training.steps import StepPlan, d_leaves_parameters_unused
 from acgan.version import __version__
 
@@ -126,6 +132,8 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
     if world.distributed:
         image_shape = (info.channels, info.resolution, info.resolution)
         wrap_for_ranks(state, device, d_leaves_parameters_unused(state, plan, image_shape))
+    if config.compile:
+        compile_for_training(state, device)
     writer: Writer = RunWriter(run_dir, tensorboard=config.tensorboard) if world.is_main else NullWriter(run_dir)
     restoring = broadcast_from_main(writer.start(resume), world)
     wall_before, last_checkpoint = restore_checkpoint(state, run_dir) if restoring else (0.0, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -48,6 +48,16 @@ class TrainState:
     train_generator: torch.nn.Module | None = None
     train_discriminator: torch.nn.Module | None = None
     scalers: dict[str, torch.amp.GradScaler] | None = None
+
+    @property
+    def g_for_training(self) -> torch.nn.Module:
+        """G as its update calls it: the DDP wrapper in a distributed run, else the network itself."""
+        return self.train_generator if self.train_generator is not None else self.generator
+
+    @property
+    def d_for_training(self) -> torch.nn.Module:
+        """D as its updates call it: the DDP wrapper in a distributed run, else the network itself."""
+        return self.train_discriminator if self.train_discriminator is not None else self.discriminator
 
     @property
     def sampling_network(self) -> Generator:
@@ -113,8 +123,10 @@ def build_train_state(config: TrainConfig, model_config: ModelConfig, device: to
     g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay else None
     lr_g, lr_d = config.learning_rates
     betas = (config.beta1, config.beta2)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    # foreach: one kernel per operation over all tensors, bit-identical to the per-tensor loop; fused: one pass
+    implementation = {"fused": True} if config.fast_arithmetic else {"foreach": True}
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas, **implementation)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas, **implementation)
     seed = rank_seed(config.seed, world.rank)
     torch.manual_seed(seed)  # dropout draws from the global generator; its state is checkpointed
     rng = torch.Generator(device=device).manual_seed(seed)
@@ -137,6 +149,17 @@ def wrap_for_ranks(state: TrainState, device: torch.device, d_has_unused: bool) 
     state.train_generator = DistributedDataParallel(state.generator, device_ids=device_ids)
     state.train_discriminator = DistributedDataParallel(state.discriminator, device_ids=device_ids,
                                                         find_unused_parameters=d_has_unused)  # fmt: skip
+
+
+def compile_for_training(state: TrainState, device: torch.device) -> None:
+    """torch.compile G and D as their updates call them (none has a double backward); the networks themselves,
+    which checkpoints save and sampling uses, stay as they are. max-autotune (CUDA graphs) on CUDA.
+
+    On this project's 2-core CPU it did not pay: 34 s to compile, then 10.3 steps/s against eager's 11.0 (dcgan).
+    """
+    mode = "max-autotune" if device.type == "cuda" else None
+    state.train_generator = cast(torch.nn.Module, torch.compile(state.g_for_training, mode=mode))
+    state.train_discriminator = cast(torch.nn.Module, torch.compile(state.d_for_training, mode=mode))
 
 
 def restore_checkpoint(state: TrainState, run_dir: Path) -> tuple[float, Path]:

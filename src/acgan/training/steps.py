@@ -23,6 +23,7 @@ from functools import partial
 import torch
 
 from acgan.augment import diff_augment
+from acgan.models.networks import split_output
 from acgan.objectives import Objective, Stats
 from acgan.training.state import TrainState
 
@@ -80,14 +81,21 @@ def discriminator_phase(
 ) -> Stats:
     """One D update on the given half batches [(images (B, C, H, W), labels (B,), is_real)], losses summed.
 
-    Returns the objective's detached statistics, prefixed d_real_ / d_fake_.
+    Several halves go through D in one forward pass when no layer of D lets images see each other (no
+    BatchNorm); the losses are still computed half by half. Returns the objective's detached statistics,
+    prefixed d_real_ / d_fake_.
     """
     state.opt_d.zero_grad(set_to_none=True)
-    discriminator = state.train_discriminator or state.discriminator  # DDP averages D's gradients over ranks
+    discriminator = state.d_for_training  # DDP averages D's gradients over ranks
+    views = [(plan.d_view(images, state.rng), labels) for images, labels, _ in halves]  # augmented in order
+    if len(views) > 1 and state.discriminator.batch_independent:  # one pass over the halves together
+        together = discriminator(torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views]))
+        outputs = split_output(together, [len(v[1]) for v in views])
+    else:
+        outputs = [discriminator(images, labels) for images, labels in views]
     total: torch.Tensor | None = None
     stats: Stats = {}
-    for images, labels, is_real in halves:
-        output = discriminator(plan.d_view(images, state.rng), labels)
+    for output, (_, labels, is_real) in zip(outputs, halves, strict=True):
         loss, terms = plan.objective.discriminator_loss(output, labels, is_real)
         total = loss if total is None else total + loss
         stats.update(_prefixed("d_real_" if is_real else "d_fake_", terms))
@@ -104,7 +112,7 @@ def generator_phase(state: TrainState, plan: StepPlan, z: torch.Tensor, labels: 
     state.discriminator.requires_grad_(False)  # no gradient bookkeeping for D's weights in this phase
     try:
         state.opt_g.zero_grad(set_to_none=True)
-        images = (state.train_generator or state.generator)(z, labels)  # (B, C, H, W)
+        images = state.g_for_training(z, labels)  # (B, C, H, W)
         output = state.discriminator(plan.d_view(images, state.rng), labels)
         loss, terms = plan.objective.generator_loss(output, labels)
         _update(loss, state.opt_g, state.scalers["g"] if state.scalers else None)
@@ -221,11 +229,17 @@ def ema_decay_at(decay: float, step: int) -> float:
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm statistics) are copied."""
-    for ema_param, param in zip(ema.parameters(), model.parameters(), strict=True):
-        ema_param.lerp_(param, 1.0 - decay)
-    for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
-        ema_buffer.copy_(buffer)
+    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm statistics) are copied.
+
+    One foreach kernel each over all tensors (the per-tensor loop's arithmetic, without its per-tensor calls)."""
+    ema_params: list[torch.Tensor] = list(ema.parameters())
+    params: list[torch.Tensor] = list(model.parameters())
+    if len(ema_params) != len(params):
+        raise ValueError("the moving average and the model have different parameters")
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    ema_buffers, buffers = list(ema.buffers()), list(model.buffers())
+    if ema_buffers:
+        torch._foreach_copy_(ema_buffers, buffers)
 
 
 def _mean_stats(runs: list[Stats]) -> Stats:
