@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from throughput import machine
+from throughput import default_step, machine
 
 REPO = Path(__file__).resolve().parents[1]
 WARM_UP_STEP = 50
@@ -74,26 +74,8 @@ def timed_run(source: Path, dataset: str, steps: int, extra: list[str]) -> dict[
 
 def default_step_flops() -> tuple[int, int, str]:
     """FLOPs of one training step of the current default preset on 28x28 grey images, its batch, its precision."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from acgan.config import TrainConfig, resolve_config
-    from acgan.data.dataset import DatasetInfo
-    from acgan.device import resolve_precision
-    from acgan.training.run import training_plan
-    from acgan.training.state import build_train_state
-    from acgan.training.steps import training_step
-
-    config = resolve_config(TrainConfig())
-    info = DatasetInfo("mnist", 10, 1, 28, tuple(str(k) for k in range(10)))
-    model_config, plan = training_plan(config, info)
-    state = build_train_state(config, model_config, torch.device("cpu"))
-    assert config.batch_size is not None
-    half = config.d_steps * config.batch_size // 2
-    counter = FlopCounterMode(display=False)
-    with counter:
-        training_step(state, plan, torch.rand(half, 1, 28, 28) * 2 - 1, torch.randint(10, (half,)), config.batch_size)
-    return int(counter.get_total_flops()), config.batch_size, resolve_precision(config.precision or "auto",
-                                                                                  torch.device("cpu"))  # fmt: skip
+    bench = default_step()
+    return bench.flops(), bench.batch_size, bench.precision
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,7 +28,7 @@ from acgan.config import TrainConfig, resolve_config
 from acgan.models import PRESETS, ModelConfig, build_generator
 from acgan.objectives import Objective
 from acgan.training.state import TrainState, build_train_state
-from acgan.training.steps import StepPlan, training_step
+from acgan.training.steps import StepPlan, ema_decay_at, training_step
 
 
 def machine() -> dict[str, object]:
@@ -102,6 +103,68 @@ def seed_scheme_setup(preset: str, device: torch.device) -> Bench:
     images = torch.rand(4096, 1, 28, 28, device=device) * 2 - 1  # (N, 1, 28, 28) in [-1, 1]
     labels = torch.randint(10, (4096,), device=device)
     return Bench(state, StepPlan(Objective()), images, labels)
+
+
+@dataclass
+class DefaultStep:
+    """The default preset's training step as `acgan train` runs it (its resolved config, objective, scheme,
+    precision, EMA), on random 28x28 grey data held on the device as uint8 and gathered per batch.
+
+    Built only from functions the code before issue 21 has too, so that `PYTHONPATH=<baseline>/src` profiles
+    the old default the same way (benchmarks/profile_step.py).
+    """
+
+    state: TrainState
+    plan: StepPlan
+    pixels: torch.Tensor  # (N, 1, 28, 28) uint8 on the device, in its convolution layout
+    labels: torch.Tensor  # (N,)
+    batch_size: int
+    precision: str
+    device: torch.device
+    ema_decay: float
+
+    def step(self) -> None:
+        from acgan.data.dataset import uint8_to_model_range
+        from acgan.device import autocast
+
+        index = torch.randint(len(self.labels), (self.plan.d_steps * self.batch_size // 2,), generator=self.state.rng,
+                              device=self.device)  # fmt: skip
+        with autocast(self.precision, self.device):
+            training_step(self.state, self.plan, uint8_to_model_range(self.pixels[index]), self.labels[index],
+                          self.batch_size, ema_decay_at(self.ema_decay, self.state.step))  # fmt: skip
+
+    def flops(self) -> int:
+        """Floating-point operations of one step (forward and backward of every phase)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            self.step()
+        return int(counter.get_total_flops())
+
+
+def default_step(batch_size: int | None = None, device: torch.device | None = None, precision: str = "auto",
+                 **changes: Any) -> DefaultStep:  # fmt: skip
+    """The default preset's step (with `changes` to its TrainConfig) at `precision` ('auto': as training picks)."""
+    from acgan.augment import parse_policy
+    from acgan.device import conv_layout, resolve_precision, tune_for
+    from acgan.objectives import build_objective
+
+    device = device or torch.device("cpu")
+    tune_for(device)
+    config = resolve_config(TrainConfig(batch_size=batch_size, device=device.type, **changes))
+    assert config.batch_size is not None
+    objective = build_objective(config.objective or "acgan", config.class_weight, bool(config.d_class_loss_on_fake),
+                                config.d2d_margin, config.d2d_temperature)  # fmt: skip
+    model_config = ModelConfig(config.preset, config.z_dim, 10, 1, 28, width=config.width or 0, heads=objective.heads,
+                               spectral_norm=bool(config.spectral_norm))  # fmt: skip
+    plan = StepPlan(objective, config.d_updates, config.d_steps, parse_policy(config.diffaugment or ""))
+    precision = resolve_precision(config.precision or "auto" if precision == "auto" else precision, device)
+    state = build_train_state(config, model_config, device, precision=precision)
+    pixels = torch.randint(0, 256, (8192, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    pixels = pixels.to(device).contiguous(memory_format=conv_layout(device))
+    labels = (torch.arange(8192) % 10).to(device)
+    return DefaultStep(state, plan, pixels, labels, config.batch_size, precision, device, config.ema_decay or 0.0)
 
 
 def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> tuple[list[float], int]:

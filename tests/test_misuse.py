@@ -311,3 +311,25 @@ def test_training_redirected_to_a_file_writes_no_carriage_returns(tmp_path: Path
                         "--precision", "fp32"], stdout=handle, stderr=subprocess.STDOUT, check=True, timeout=300)  # fmt: skip
     text = log.read_text()
     assert "\r" not in text and "step 3/3 (100%)" in text and "done: 3 steps" in text
+
+
+def test_resuming_clears_what_interrupted_writes_left_in_the_checkpoints_folder(
+    digit_run: Path, tmp_path: Path
+) -> None:
+    """A kill while `latest` or a checkpoint folder was being written leaves .NAME.tmp-PID behind (benchmarks/crash.py
+    found the first); the resumed run removes them, and leaves those of a live process alone."""
+    import os
+
+    run = tmp_path / "run"
+    shutil.copytree(digit_run, run)
+    dead = 2**22 + 12345  # above the kernel's pid_max default: no such process
+    torn = [run / "checkpoints" / f".latest.tmp-{dead}", run / f".metrics.jsonl.tmp-{dead}"]
+    for path in torn:
+        path.write_text("half")
+    (run / "checkpoints" / f".step_00000003.tmp-{dead}").mkdir()
+    live = run / f".eval.json.tmp-{os.getppid()}"  # a reader writing beside the run (our parent is alive)
+    live.write_text("being written")
+    train(TrainConfig(dataset=str(digit_run.parent / "digits"), steps=3, epochs=None, **TINY), run, resume=True,
+          show_progress=False)  # fmt: skip
+    assert not any(path.exists() for path in torn) and not (run / "checkpoints" / f".step_00000003.tmp-{dead}").exists()
+    assert live.exists()

@@ -385,3 +385,27 @@ def test_a_joint_update_puts_both_halves_through_d_once_with_the_same_losses() -
     for a, b in zip(weights_a, weights_b, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert not build_discriminator(ModelConfig("brownlee")).batch_independent  # BatchNorm in D: two passes
+
+
+def test_the_control_point_comes_every_window_and_at_once_for_a_signal_or_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from acgan.training.control import ControlPoint
+    from acgan.training.distributed import SINGLE_PROCESS, World
+
+    clock = [1000.0]
+    monkeypatch.setattr("acgan.training.control.time.monotonic", lambda: clock[0])
+    control = ControlPoint(SINGLE_PROCESS, torch.device("cpu"), 1.0, every=10, checkpoint_minutes=0.5)
+    assert control.due(10) and control.due(0) and not control.due(3)
+    control.stop.requested = True
+    assert control.due(3)  # a signal is acted on at the next step, not at the window's end
+    control.stop.requested = False
+    clock[0] += 31  # checkpoint_minutes passed
+    assert control.due(3)
+    control.saved()
+    assert not control.due(3)
+    clock[0] += 30  # the one-minute bound
+    assert control.due(3) and control.agree().time_up
+    ranks = ControlPoint(World(0, 2, 0), torch.device("cpu"), 1.0, every=10)
+    ranks.stop.requested = True
+    assert not ranks.due(3) and ranks.due(10)  # processes meet at the same control points only

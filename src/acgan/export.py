@@ -24,6 +24,7 @@ from torch import nn
 
 from acgan.errors import AcganError
 from acgan.files import written_aside
+from acgan.onnx_backend import onnx_session
 from acgan.sampling import TrainedGenerator, make_latents
 from acgan.version import __version__
 
@@ -100,7 +101,7 @@ def _export_onnx(graph: nn.Module, z: torch.Tensor, labels: torch.Tensor, path: 
     """torch.onnx (the dynamo exporter) with a dynamic batch; metadata added; run back with ONNX Runtime."""
     try:
         import onnx
-        import onnxruntime
+        import onnxruntime  # noqa: F401  # present? (one line if not, before any work)
     except ImportError:
         raise AcganError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'acgan[export]'") from None
     batch = torch.export.Dim("batch")
@@ -115,7 +116,7 @@ def _export_onnx(graph: nn.Module, z: torch.Tensor, labels: torch.Tensor, path: 
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     return np.asarray(session.run(["images"], {"z": z.numpy(), "labels": labels.numpy()})[0])
 
 

@@ -33,14 +33,25 @@ class OnnxGenerator(Generator):
         return torch.from_numpy(np.asarray(self.session.run(["images"], feed)[0]))
 
 
+def onnx_session(path: Path) -> Any:
+    """An ONNX Runtime session on the CPU whose threads sleep when idle (by default they spin for a while after
+    each call: a loaded generator kept two cores busy between requests and slowed everything else)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def load_onnx_generator(path: Path) -> tuple[OnnxGenerator, DatasetInfo, int, dict[str, Any]]:
     """(generator, data set facts, step, training facts) from a file written by `acgan export`."""
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401  # present? (one line if not, before any work)
     except ImportError:
         raise CheckpointError("running an .onnx generator needs onnxruntime: pip install 'acgan[export]'") from None
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnx_session(path)
         meta = session.get_modelmeta().custom_metadata_map
         config = ModelConfig.from_dict(json.loads(meta["model_config"]))
         info = DatasetInfo.from_dict(json.loads(meta["dataset"]))

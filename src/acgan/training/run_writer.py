@@ -129,13 +129,16 @@ class RunWriter:
             self.warning(step, note)
 
     def _remove_torn_writes(self) -> None:
-        """Delete the temporary files of writes a crash interrupted (atomic writes name them .NAME.tmp-PID); those of
-        a live process (`acgan evaluate` writing eval.json while this run trains) are left to it."""
-        for folder in (self.run_dir, self.run_dir / SAMPLES):
+        """Delete what writes a crash interrupted left (written_aside names it .NAME.tmp-PID): files and checkpoint
+        folders; those of a live process (`acgan evaluate` writing eval.json while this run trains) are left to it."""
+        for folder in (self.run_dir, self.run_dir / SAMPLES, self.run_dir / CHECKPOINTS_DIR):
             for path in folder.iterdir() if folder.is_dir() else ():
                 pid = temporary_pid(path.name)
-                if pid is not None and path.is_file() and (pid == os.getpid() or not pid_alive(pid)):
-                    path.unlink(missing_ok=True)
+                if pid is not None and (pid == os.getpid() or not pid_alive(pid)):
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)  # a checkpoint folder being written
+                    else:
+                        path.unlink(missing_ok=True)  # a picture, metrics, config, `latest` being written
 
     def _clear_partial_run(self) -> None:
         for name in (METRICS, LOSS_PLOT, EVAL_PLOT, SAMPLES_GIF):
