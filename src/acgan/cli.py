@@ -80,8 +80,8 @@ SAMPLING_PRECISION_OPTION = click.option(
     type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
-    help="bf16/auto: faster where bf16 is native, images a few grey levels from fp32's (fp32: exactly "
-    "`acgan.sample`'s images).",
+    help="bf16 (auto: bf16 on CUDA and CPUs with AMX): faster there, images a few grey levels from fp32's (fp32: "
+    "exactly `acgan.sample`'s images).",
 )
 
 
