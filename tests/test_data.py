@@ -213,6 +213,7 @@ def test_unknown_dataset_and_split() -> None:
         load_dataset("mnist", split="validation")
 
 
+@pytest.mark.slow
 def test_real_mnist_matches_published_statistics(data_root: Path) -> None:
     train = load_dataset("mnist", "train")
     assert train.images.shape == (60000, 1, 28, 28)

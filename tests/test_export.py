@@ -24,6 +24,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_checkpoint(tmp_path_factory.mktemp("export"))
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_pytorch_for_any_batch_and_carries_metadata(weights: Path, tmp_path: Path) -> None:
     target = tmp_path / "g.onnx"
     assert main(["export", "--checkpoint", str(weights), "--format", "onnx", "--output", str(target)]) == 0
@@ -60,6 +61,7 @@ def test_an_export_that_does_not_match_is_not_written(weights: Path, tmp_path: P
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_generate_and_serve_run_an_onnx_file_with_the_same_seeds(
     weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -93,7 +93,7 @@ def test_seed_presets_train_to_the_same_weights_as_before_the_redesign(preset: s
 # --- Objectives and options end to end. ---
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("dataset", ["mnist", pytest.param("fashion-mnist", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("objective", list(OBJECTIVES))
 def test_every_objective_trains_from_python(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dataset: str, objective: str
