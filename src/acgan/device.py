@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Iterator
 from typing import TypeVar
 
@@ -108,8 +109,31 @@ def denormals_flushed(enabled: bool) -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_KEEP_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Ask the C library's allocator to keep freed blocks of up to 1 GiB for reuse instead of returning them to
+    the OS; True when it agreed (glibc), False elsewhere.
+
+    A training step allocates and frees the same activations every step. By default glibc serves large blocks
+    with fresh mmaps and unmaps them when freed, so every step touches its memory anew: about 9,000 page faults
+    a step for dcgan at batch 64 on this project's CPU, none with this setting, and 9-24% more steps per second
+    (README, Speed). The process keeps its peak memory, which the memory guard already plans for.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the process already uses
+    except (OSError, AttributeError, TypeError):  # no mallopt (macOS, Windows, musl): nothing to tune
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
+
+
 def tune_for(device: torch.device) -> None:
-    """Per-process speed settings: cuDNN autotuning (our input shapes never change) and TF32 matmuls on CUDA."""
+    """Per-process speed settings: on the CPU, freed memory kept for reuse (`keep_freed_memory`); on CUDA, cuDNN
+    autotuning (our input shapes never change) and TF32 matmuls."""
+    if device.type == "cpu":
+        keep_freed_memory()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
