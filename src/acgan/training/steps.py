@@ -217,14 +217,20 @@ def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: t
     return False
 
 
+EMA_WARM_UP = 20  # k in ema_decay_at: the average spans about the last 1/k of the steps until the decay caps it
+
+
 def ema_decay_at(decay: float, step: int) -> float:
-    """The moving average's decay for the update after `step` completed steps: min(decay, (1 + step) / (10 + step)).
+    """The moving average's decay for the update after `step` completed steps: min(decay, (1 + step) / (k + 1 +
+    step)) with k = EMA_WARM_UP, so the average spans about the last step / k steps until `decay` caps it.
 
     The average starts as a copy of the untrained generator; with a fixed 0.999 it would still be 52%
     initial weights after 650 steps (MNIST dcgan: conditional accuracy 0.10 after a minute of training).
-    The warm-up lets it follow the generator early and reach the full decay after about 9,000 steps.
+    k, measured on MNIST (default preset, 5 minutes, 10,000 samples, seeds 0 / 1; README, Speed): FD 9.1 (seed
+    0) with k = 3, 5.3 / 5.0 with k = 9 (the value before), 3.7 / 4.1 with k = 20; the raw generator of earlier
+    k = 9 runs 15.6 / 11.4. With k = 20 the full 0.999 is reached after about 20,000 steps.
     """
-    return min(decay, (1 + step) / (10 + step))
+    return min(decay, (1 + step) / (EMA_WARM_UP + 1 + step))
 
 
 @torch.no_grad()
