@@ -19,7 +19,7 @@ from acgan.checkpoint import resolve_checkpoint_dir
 from acgan.config import TrainConfig
 from acgan.errors import AcganError, DiskFull, TrainingDiverged
 from acgan.files import is_temporary
-from acgan.sampling import load_generator
+from acgan.sampling import load_generator, sample
 from acgan.training import TrainingInterrupted, train
 from acgan.training import loop as loop_module
 from tests.conftest import IDX_DATASET
@@ -318,3 +318,25 @@ def test_denormals_are_flushed_only_inside_training() -> None:
     assert (tiny * 1.0).item() > 0.0
     with denormals_flushed(False):
         assert (tiny * 1.0).item() > 0.0
+
+
+@pytest.mark.slow
+def test_compiled_training_trains_and_saves_plain_networks(idx_root: Path, tmp_path: Path) -> None:
+    """--compile: G and D are compiled for their updates; the checkpoint holds the plain networks' weights (no
+    `_orig_mod.` names) and samples like any other."""
+    result = train(TrainConfig(**TINY, steps=3, epochs=None, compile=True), tmp_path / "run", show_progress=False)
+    assert result.step == 3
+    weights = _weights(tmp_path / "run")
+    assert not any("_orig_mod" in name for name in weights)
+    assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+    generator = load_generator(tmp_path / "run")
+    images = sample(generator, torch.arange(4) % 10, seed=0)
+    assert images.shape[0] == 4 and torch.isfinite(images).all()
+
+
+def test_compile_without_a_cpu_compiler_is_one_clear_error(
+    idx_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXX", "no-such-compiler-here")
+    with pytest.raises(AcganError, match="needs a C\\+\\+ compiler \\(no-such-compiler-here not found"):
+        train(TrainConfig(**TINY, steps=2, epochs=None, compile=True), tmp_path / "run", show_progress=False)
