@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from acgan.checkpoint import DISCRIMINATOR_FILE, EMA_FILE, GENERATOR_FILE, resolve_checkpoint_dir
 from acgan.config import TrainConfig
+from acgan.device import cpu_flags as device_cpu_flags
 from acgan.device import resolve_precision
 from acgan.training import train
 from tests.conftest import IDX_DATASET, idx_data
@@ -38,13 +39,8 @@ def pin_key(dataset: str, precision: str) -> str:
 
 
 def cpu_flags() -> list[str]:
-    """The CPU features that pick oneDNN's bf16 kernels (AVX512-BF16, AMX), from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
-    return sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+    """The CPU features that pick oneDNN's bf16 kernels (AVX512-BF16, AMX)."""
+    return sorted(device_cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"})
 
 
 def weights_digests(run_dir: Path) -> dict[str, str]:

@@ -120,7 +120,8 @@ def keep_freed_memory() -> bool:
     A training step allocates and frees the same activations every step. By default glibc serves large blocks
     with fresh mmaps and unmaps them when freed, so every step touches its memory anew: about 9,000 page faults
     a step for dcgan at batch 64 on this project's CPU, almost none with this setting, and about 15% more steps
-    per second (medians; benchmarks/freed_memory.py, README: Speed). The process keeps its peak memory, which the memory guard already plans for.
+    per second (medians; benchmarks/freed_memory.py, README: Speed). The process keeps its peak memory, which
+    the memory guard already plans for.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library the process already uses
