@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from acgan.errors import AcganError
@@ -42,7 +43,7 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_pid(fd)
+                holder = _holder_pid(fd)
                 os.close(fd)
                 raise RunInUse(
                     f"{self.run_dir} is in use by another acgan process (pid {holder}); wait for it to finish, "
@@ -52,8 +53,9 @@ class RunLock:
             if _same_file(fd, self.path):
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        pid = f"{os.getpid()}\n".encode()
+        os.pwrite(fd, pid, 0)
+        os.ftruncate(fd, len(pid))
         self._fd = fd
 
     def release(self, remove_if_unused: bool = False) -> None:
@@ -65,6 +67,8 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 self.run_dir.rmdir()
+        with contextlib.suppress(OSError):  # a pid left behind would name a finished process to the next one refused
+            os.ftruncate(self._fd, 0)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
@@ -77,9 +81,21 @@ class RunLock:
         self.release(remove_if_unused=True)
 
 
+def _holder_pid(fd: int, patience_s: float = 2.0) -> str:
+    """The pid the lock's holder wrote, waiting briefly: a holder that has just taken the lock writes its pid a
+    moment later, and until then the file is empty or still names an earlier holder that has exited."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        pid = _read_pid(fd)
+        if (pid.isdigit() and pid_alive(int(pid))) or time.monotonic() > deadline:
+            return pid
+        time.sleep(0.02)
+
+
 def _read_pid(fd: int) -> str:
     try:
-        text = os.pread(fd, _PID_BYTES, 0).decode("ascii", errors="replace").strip()
+        # The first line: a holder writes its pid over an earlier one and then cuts the file to its length.
+        text = os.pread(fd, _PID_BYTES, 0).decode("ascii", errors="replace").partition("\n")[0].strip()
     except OSError:
         return "unknown"
     return text if text.isdigit() else "unknown"
