@@ -27,8 +27,9 @@ import torch
 from acgan.config import TrainConfig, resolve_config
 from acgan.models import PRESETS, ModelConfig, build_generator
 from acgan.objectives import Objective
+from acgan.training.ema import ema_decay_at
 from acgan.training.state import TrainState, build_train_state
-from acgan.training.steps import StepPlan, ema_decay_at, training_step
+from acgan.training.steps import StepPlan, training_step
 
 
 def machine() -> dict[str, object]:

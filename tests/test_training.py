@@ -272,11 +272,11 @@ def test_resume_survives_a_metrics_line_torn_by_a_crash(idx_root: Path, tmp_path
 
 
 def test_ema_decay_warms_up_to_the_configured_value() -> None:
-    from acgan.training.steps import ema_decay_at
+    from acgan.training.ema import ema_decay_at
 
-    assert ema_decay_at(0.999, 0) == pytest.approx(1 / 21)  # the first update mostly copies the generator
-    assert ema_decay_at(0.999, 1_979) == pytest.approx(0.99)  # averages about the last 100 of 2,000 steps
-    values = [ema_decay_at(0.999, step) for step in range(0, 30_000, 50)]
+    assert ema_decay_at(0.999, 0) == pytest.approx(1 / 81)  # the first update mostly copies the generator
+    assert ema_decay_at(0.999, 7_919) == pytest.approx(0.99)  # averages about the last 100 of 8,000 steps
+    values = [ema_decay_at(0.999, step) for step in range(0, 100_000, 250)]
     assert values == sorted(values) and max(values) == 0.999
     assert ema_decay_at(0.0, 5_000) == 0.0
 

@@ -333,8 +333,8 @@ def test_reference_presets_keep_the_loop_arithmetic_with_foreach_adam_and_the_em
     """build_train_state gives reference presets Adam's foreach form: bit-identical to the per-tensor loop."""
     config = resolve_config(TrainConfig(preset="brownlee", device="cpu"))
     assert config.fast_arithmetic is False and resolve_config(TrainConfig()).fast_arithmetic is True
+    from acgan.training.ema import update_ema
     from acgan.training.state import build_train_state
-    from acgan.training.steps import update_ema
 
     state = build_train_state(config, ModelConfig("brownlee"), torch.device("cpu"))
     loop = torch.optim.Adam(copy_module(state.generator).parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)

@@ -26,12 +26,13 @@ from acgan.objectives import Stats
 from acgan.progress import TrainingProgress
 from acgan.training.control import ControlPoint
 from acgan.training.distributed import World, barrier, broadcast_from_main, dist_initialized, join_world, leave_world
+from acgan.training.ema import ema_decay_at
 from acgan.training.monitor import source_collapse_warning
 from acgan.training.run import Run, build_run
 from acgan.training.run_lock import RunLock
 from acgan.training.run_writer import RUN_CONFIG, RunWriter
 from acgan.training.stats import StatsWindow
-from acgan.training.steps import ema_decay_at, training_step
+from acgan.training.steps import training_step
 
 PROGRESS_KEYS = ("d_real_source", "d_fake_source", "g_source", "d_real_acc", "d_fake_acc", "d_real_class_acc")
 
@@ -252,13 +253,13 @@ def write_due(run: Run, control: ControlPoint) -> None:
         return
     control.check_finite(str(run.last_checkpoint or "none"))
     if due.grid:
-        run.writer.grid(run.grid, state.sampling_network, f"epoch_{run.epoch:04d}",
+        run.writer.grid(run.grid, state.sampling_network(), f"epoch_{run.epoch:04d}",
                         f"epoch {run.epoch}, step {state.step}", state.step)  # fmt: skip
     if due.checkpoint:
         checkpoint(run, control, keep=due.keep)
     if due.evaluate:
         assert run.last_checkpoint is not None
-        run.writer.evaluate(state.sampling_network, state.step, run.epoch, run.last_checkpoint)
+        run.writer.evaluate(state.sampling_network(), state.step, run.epoch, run.last_checkpoint)
     if due.grid or due.evaluate:
         run.writer.refresh_pictures(run.steps_per_epoch)
 
@@ -279,7 +280,7 @@ def finish(run: Run, control: ControlPoint) -> None:
     state = run.state
     if run.saved_step != state.step:
         control.check_finite(str(run.last_checkpoint or "none"))
-        run.writer.grid(run.grid, state.sampling_network, f"step_{state.step:08d}", f"step {state.step}", state.step)
+        run.writer.grid(run.grid, state.sampling_network(), f"step_{state.step:08d}", f"step {state.step}", state.step)
         checkpoint(run, control, keep=False)
         run.writer.refresh_pictures(run.steps_per_epoch)
     barrier(run.world)

@@ -102,7 +102,7 @@ class Run:
                 "images_seen": state.step * self.global_batch, "world_size": self.world.size,
                 "train_config": self.config.to_dict(), "model_config": self.model_config.to_dict(),
                 "dataset": self.info.to_dict(), "data": self.data_record}  # fmt: skip
-        return CheckpointContents(state.step, self.epoch, state.generator, state.discriminator, state.g_ema,
+        return CheckpointContents(state.step, self.epoch, state.generator, state.discriminator, state.settled_ema(),
                                   resume_state, meta, training_facts(self.config))  # fmt: skip
 
     def config_record(self, stream: bool) -> dict[str, Any]:

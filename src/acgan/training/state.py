@@ -28,6 +28,7 @@ from acgan.errors import AcganError
 from acgan.models.networks import Discriminator, Generator, ModelConfig
 from acgan.models.presets import build_discriminator, build_generator
 from acgan.training.distributed import SINGLE_PROCESS, World, gather_to_main, rank_seed
+from acgan.training.ema import settle_batch_norm
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainState:
     train_generator: torch.nn.Module | None = None
     train_discriminator: torch.nn.Module | None = None
     scalers: dict[str, torch.amp.GradScaler] | None = None
+    ema_settled_at: int | None = None  # the step whose BatchNorm statistics g_ema holds (None: G's, copied)
 
     @property
     def g_for_training(self) -> torch.nn.Module:
@@ -62,10 +64,18 @@ class TrainState:
         """D as its updates call it: the DDP wrapper in a distributed run, else the network itself."""
         return self.train_discriminator if self.train_discriminator is not None else self.discriminator
 
-    @property
+    def settled_ema(self) -> Generator | None:
+        """The moving average (None without one) with BatchNorm statistics of its own for the current step
+        (acgan.training.ema.settle_batch_norm: computed at most once a step, before anything samples or saves it)."""
+        if self.g_ema is not None and self.ema_settled_at != self.step:
+            settle_batch_norm(self.g_ema)
+            self.ema_settled_at = self.step
+        return self.g_ema
+
     def sampling_network(self) -> Generator:
-        """The generator to sample from: the moving average when there is one."""
-        return self.g_ema if self.g_ema is not None else self.generator
+        """The generator to sample from: the settled moving average when there is one, else G."""
+        ema = self.settled_ema()
+        return ema if ema is not None else self.generator
 
     def resume_state(self, wall_seconds: float) -> dict[str, Any]:
         """Optimizer, scaler and every rank's RNG state for train_state.pt (tensors and plain types: loads with

@@ -25,6 +25,7 @@ import torch
 from acgan.augment import diff_augment
 from acgan.models.networks import split_output
 from acgan.objectives import Objective, Stats
+from acgan.training.ema import update_ema
 from acgan.training.state import TrainState
 
 
@@ -215,37 +216,6 @@ def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: t
             if any(param.grad is None for param in probe.parameters()):
                 return True
     return False
-
-
-EMA_WARM_UP = 20  # k in ema_decay_at: the average spans about the last 1/k of the steps until the decay caps it
-
-
-def ema_decay_at(decay: float, step: int) -> float:
-    """The moving average's decay for the update after `step` completed steps: min(decay, (1 + step) / (k + 1 +
-    step)) with k = EMA_WARM_UP, so the average spans about the last step / k steps until `decay` caps it.
-
-    The average starts as a copy of the untrained generator; with a fixed 0.999 it would still be 52%
-    initial weights after 650 steps (MNIST dcgan: conditional accuracy 0.10 after a minute of training).
-    k, measured on MNIST (default preset, 5 minutes, 10,000 samples, seeds 0 / 1; README, Speed): FD 9.1 (seed
-    0) with k = 3, 5.3 / 5.0 with k = 9 (the value before), 3.7 / 4.1 with k = 20; the raw generator of earlier
-    k = 9 runs 15.6 / 11.4. With k = 20 the full 0.999 is reached after about 20,000 steps.
-    """
-    return min(decay, (1 + step) / (EMA_WARM_UP + 1 + step))
-
-
-@torch.no_grad()
-def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm statistics) are copied.
-
-    One foreach kernel each over all tensors (the per-tensor loop's arithmetic, without its per-tensor calls)."""
-    ema_params: list[torch.Tensor] = list(ema.parameters())
-    params: list[torch.Tensor] = list(model.parameters())
-    if len(ema_params) != len(params):
-        raise ValueError("the moving average and the model have different parameters")
-    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-    ema_buffers, buffers = list(ema.buffers()), list(model.buffers())
-    if ema_buffers:
-        torch._foreach_copy_(ema_buffers, buffers)
 
 
 def _mean_stats(runs: list[Stats]) -> Stats:
