@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from acgan.config import TrainConfig
@@ -54,3 +55,32 @@ def test_evaluations_are_logged_by_the_metric_registry_beside_real_data(tmp_path
     log.close()
     scalars = set(read_events(tmp_path).Tags()["scalars"])
     assert scalars == {f"eval/{m.name}" for m in METRICS} | {f"eval_real/{m.name}" for m in METRICS}
+
+
+def test_a_full_disk_in_tensorboards_writer_thread_prints_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The thread keeps its error for the training thread (one line there); other threads' errors still print."""
+    import errno
+    import threading
+
+    from acgan.training.tensorboard import quiet_writer_thread_errors
+
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+
+    def failing(error: BaseException) -> None:
+        raise error
+
+    class _AsyncWriterThread(threading.Thread):  # the name of TensorBoard's writer thread
+        pass
+
+    quiet_writer_thread_errors()
+    quiet_writer_thread_errors()  # once per process, however many logs open
+    for kind, error in ((_AsyncWriterThread, OSError(errno.ENOSPC, "No space left on device")),
+                        (threading.Thread, OSError(errno.ENOSPC, "No space left on device")),
+                        (_AsyncWriterThread, ValueError("a bug"))):  # fmt: skip
+        thread = kind(target=failing, args=(error,))
+        thread.start()
+        thread.join()
+    printed = capsys.readouterr().err
+    assert printed.count("Traceback") == 2 and "a bug" in printed

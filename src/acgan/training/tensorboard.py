@@ -8,6 +8,7 @@ curves continue without duplicates. View with `tensorboard --logdir runs/`.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,26 @@ from PIL import Image
 from acgan.evaluation.registry import METRICS
 
 NOT_PLOTTED = frozenset({"step", "epoch", "images_seen", "seconds", "kind", "real"})
+
+
+def quiet_writer_thread_errors() -> None:
+    """Let TensorBoard's writer thread fail without a traceback (installed once per process).
+
+    The thread keeps its error (a full disk) and TensorBoard raises it again in the next write, flush or close on
+    the training thread, which reports it in one line; Python's default hook would print the thread's traceback
+    first. Errors of every other thread still go to the hook that was there before.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "acgan_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError):
+            return
+        previous(args)
+
+    hook.acgan_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 def _is_number(value: Any) -> bool:
@@ -29,6 +50,7 @@ class TensorBoardLog:
     def __init__(self, folder: Path, purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter  # deferred: importing TensorBoard takes a while
 
+        quiet_writer_thread_errors()
         self._writer = SummaryWriter(log_dir=str(folder), purge_step=purge_step, flush_secs=30)
 
     def record(self, record: dict[str, Any]) -> None:
