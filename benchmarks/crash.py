@@ -131,12 +131,15 @@ def final_checkpoint(run: Path) -> Path:
     return root / (root / "latest").read_text().strip()
 
 
-def same_weights(run: Path, reference: Path) -> bool:
+def differing_tensors(run: Path, reference: Path) -> list[str]:
+    """'file:tensor' for every tensor of the final checkpoints' networks that is not bit-identical (empty: all are),
+    so that a failed comparison says which network and layer moved."""
+    differ = []
     for name in WEIGHTS:
         a, b = load_file(final_checkpoint(run) / name), load_file(final_checkpoint(reference) / name)
-        if a.keys() != b.keys() or not all(torch.equal(a[k], b[k]) for k in a):
-            return False
-    return True
+        differ += [f"{name}:{k}" for k in sorted(a.keys() | b.keys()) if k not in a or k not in b
+                   or not torch.equal(a[k], b[k])]  # fmt: skip
+    return differ
 
 
 def metrics_steps_once(run: Path) -> bool:
@@ -186,8 +189,10 @@ def main() -> int:
             if code == 0:
                 break
         finished = code == 0
-        identical = finished and same_weights(run, reference)
+        differ = differing_tensors(run, reference) if finished else []
+        identical = finished and not differ
         trial.update(resumed=finished, resumes=resumes, resume_outcome=outcome, bit_identical=identical,
+                     differing_tensors=differ[:20],
                      metrics_once=finished and metrics_steps_once(run), left_after_resume=partial_writes(run),
                      error=None if finished else outcome)  # fmt: skip
         trials.append(trial)

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from crash import final_checkpoint, same_weights, train_command
+from crash import differing_tensors, final_checkpoint, train_command
 from throughput import machine
 
 from acgan.files import is_temporary
@@ -114,7 +114,8 @@ def fill_once(args: argparse.Namespace, reference: Path, size: int, fill: float)
         mount_tmpfs(mount, 3 * size, remount=True)
         resumed = subprocess.run([sys.executable, "-m", "acgan", "train", "--resume", str(run), "--no-progress"],
                                  capture_output=True, text=True) if filled else full  # fmt: skip
-        identical = resumed.returncode == 0 and same_weights(run, reference)
+        differ = differing_tensors(run, reference) if resumed.returncode == 0 else []
+        identical = resumed.returncode == 0 and not differ
         final = final_checkpoint(run).name if resumed.returncode == 0 else None
     finally:
         subprocess.run(["umount", str(mount)], check=False)
@@ -125,7 +126,7 @@ def fill_once(args: argparse.Namespace, reference: Path, size: int, fill: float)
         "one_line_error": one_line, "temporary_leftovers": leftovers, "checkpoint_loads": loads,
         "checkpoint": checkpoint, "resume_exit_code": resumed.returncode,
         "resume_error": resumed.stderr.strip()[-300:] if resumed.returncode else "", "final_checkpoint": final,
-        "bit_identical": identical,
+        "bit_identical": identical, "differing_tensors": differ[:20],
         "disk_filled": filled, "ok": (stopped_well or not filled) and identical,
     }  # fmt: skip
     if not filled:
