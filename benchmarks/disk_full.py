@@ -135,7 +135,8 @@ def fill_once(args: argparse.Namespace, reference: Path, size: int, fill: float)
         return result
     print(f"tmpfs {fill:.0%} of {size / 2**20:.2f} MiB: exit {full.returncode}, stopped with latest {checkpoint} "
           f"(loads: {loads}), leftovers {leftovers or 'none'}; resumed: exit {resumed.returncode}, final {final}, "
-          f"bit-identical {identical}\n  {errors[0] if errors else '(no error line)'}", flush=True)  # fmt: skip
+          f"bit-identical {identical}{' (differ: ' + ', '.join(differ[:5]) + ')' if differ else ''}\n"
+          f"  {errors[0] if errors else '(no error line)'}", flush=True)  # fmt: skip
     return result
 
 
