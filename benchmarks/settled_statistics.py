@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from throughput import machine  # type: ignore[import-not-found]
 
 from acgan.checkpoint import GENERATOR_FILE, resolve_checkpoint_dir
+from acgan.errors import AcganError
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.sampling import load_generator
 from acgan.training.ema import settle_batch_norm
@@ -30,7 +31,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--output", type=Path, default=None, help="default: results/settled-statistics-<host>.json")
     args = parser.parse_args()
+    try:
+        measure(args)
+    except AcganError as exc:  # a path that holds no run, a damaged checkpoint
+        raise SystemExit(f"error: {exc}") from None
+
+
+def measure(args: argparse.Namespace) -> None:
     results = []
     for run in args.runs:
         trained = load_generator(run)
@@ -52,7 +61,7 @@ def main() -> None:
                   + "  ".join(f"{name} {value:.3f}" for name, value in rows[kind].items()), flush=True)  # fmt: skip
         results.append({"run": str(run), "step": trained.step, **rows})
     host = machine()
-    output = Path(__file__).parent / "results" / f"settled-statistics-{host['host']}.json"
+    output = args.output or Path(__file__).parent / "results" / f"settled-statistics-{host['host']}.json"
     output.write_text(json.dumps({"machine": host, "samples": args.samples, "runs": results}, indent=2) + "\n")
     print(f"wrote {output}")
 
