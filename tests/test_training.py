@@ -23,6 +23,7 @@ from acgan.sampling import load_generator, sample
 from acgan.training import TrainingInterrupted, train
 from acgan.training import loop as loop_module
 from tests.conftest import IDX_DATASET
+from tests.helpers import make_folder
 
 # 96 images, batch 16: 6 steps per epoch.
 TINY = {"dataset": IDX_DATASET, "preset": "dcgan", "limit": 96, "batch_size": 16, "metrics_every": 2, "device": "cpu"}
@@ -309,15 +310,27 @@ def test_training_processes_keep_freed_memory_for_reuse() -> None:
     assert returned["default"] > 56
 
 
-def test_denormals_are_flushed_only_inside_training() -> None:
-    from acgan.device import denormals_flushed
-
-    tiny = torch.tensor([1e-39])  # a float32 denormal
-    with denormals_flushed(True):
-        assert (tiny * 1.0).item() == 0.0
-    assert (tiny * 1.0).item() > 0.0
-    with denormals_flushed(False):
-        assert (tiny * 1.0).item() > 0.0
+def test_training_leaves_no_thread_flushing_denormals(tmp_path: Path) -> None:
+    """Training sets no float mode: flush-to-zero set from Python reaches only the calling thread, while the
+    OpenMP workers keep the mode of the moment they were created, so a run's rounding would depend on what the
+    process did before and leak into later runs (acgan once flushed denormals in `--fast-arithmetic` runs).
+    A fresh process trains the default preset (fast arithmetic), then checks that a denormal survives a
+    product computed by every thread."""
+    folder = make_folder(tmp_path / "shapes", per_class=8, size=16)
+    script = (
+        "import sys, torch\nfrom pathlib import Path\n"
+        "from acgan.config import TrainConfig\n"
+        "from acgan.training import train\n"
+        "torch.set_num_threads(2)\n"
+        "train(TrainConfig(dataset=sys.argv[1], preset='dcgan', steps=2, batch_size=8, width=4, device='cpu',\n"
+        "                  precision='fp32'), Path(sys.argv[2]), show_progress=False)\n"
+        "kept = (torch.full((1 << 20,), 1e-39) * 1.0).view(torch.int32) != 0  # split between the threads\n"
+        "print(kept[: 1 << 19].all().item(), kept[1 << 19 :].all().item())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(folder), str(tmp_path / "run")], capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]  # the main thread's half and the worker's half
 
 
 @pytest.mark.slow

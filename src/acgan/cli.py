@@ -267,7 +267,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
 @click.option(
     "--fast-arithmetic/--exact-arithmetic",
     default=None,
-    help="Fused Adam and, on the CPU, denormals flushed to zero: faster, rounding unlike the reference systems' "
+    help="Fused Adam: faster, rounding unlike the reference systems' "
     "[default: the preset's, dcgan fast, the reference presets exact].",
 )
 @click.option(

@@ -95,9 +95,8 @@ class TrainConfig:
     # Adam learning rates; None: the preset's (references 2e-4)
     lr_g: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE)
     lr_d: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE)
-    # arithmetic that is faster but rounds differently from the references': Adam's fused kernel (instead of its
-    # foreach form, the per-tensor loop's arithmetic) and, on the CPU, denormal floats flushed to zero (they slow
-    # early training, when gradients are tiny); None: the preset's (dcgan on, the reference presets off)
+    # arithmetic that is faster but rounds differently from the references': Adam's fused kernel instead of its
+    # foreach form (the per-tensor loop's arithmetic); None: the preset's (dcgan on, the reference presets off)
     fast_arithmetic: bool | None = fact(None, preset="fast_arithmetic", training=True, legacy=False)
     # torch.compile the networks as the updates call them (max-autotune on CUDA; on the CPU measured slower)
     compile: bool = fact(False, training=True)

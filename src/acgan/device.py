@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
 from typing import TypeVar
 
 import torch
@@ -92,21 +91,6 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     if precision in ("bf16", "fp16"):
         return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def denormals_flushed(enabled: bool) -> Iterator[None]:
-    """Within the block, CPU arithmetic flushes denormal floats to zero when `enabled` (x86 FTZ/DAZ): early in
-    training, when gradients are tiny, denormals send the CPU down slow paths (dcgan: 10 vs 12 steps/s over its
-    first 100 steps on this project's Xeon). Off again after the block."""
-    if not enabled:
-        yield
-        return
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)

@@ -35,7 +35,7 @@ class Preset:
     diffaugment: str = ""  # DiffAugment policy, e.g. "translation,cutout" ("" none)
     width: int = 0  # base channel count for presets that have one (0: fixed architecture)
     batch_size: int = 64  # default full batch (D: half real, half generated; G: all generated)
-    fast_arithmetic: bool = False  # fused Adam, denormals flushed to zero (acgan.config.TrainConfig.fast_arithmetic)
+    fast_arithmetic: bool = False  # fused Adam (acgan.config.TrainConfig.fast_arithmetic)
 
 
 PRESETS: dict[str, Preset] = {

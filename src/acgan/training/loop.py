@@ -20,7 +20,7 @@ from pathlib import Path
 
 from acgan.checkpoint import resolve_checkpoint_dir
 from acgan.config import TrainConfig, dataset_label, resolve_config
-from acgan.device import autocast, denormals_flushed
+from acgan.device import autocast
 from acgan.errors import AcganError, DiskFull, TrainingInterrupted
 from acgan.objectives import Stats
 from acgan.progress import TrainingProgress
@@ -121,8 +121,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, show_progres
     lock = None
     try:
         lock = lock_run_dir(run_dir, resume, world)
-        with denormals_flushed(bool(config.fast_arithmetic)):
-            return run_loop(build_run(config, run_dir, resume, show_progress and world.is_main, world))
+        return run_loop(build_run(config, run_dir, resume, show_progress and world.is_main, world))
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
