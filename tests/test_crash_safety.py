@@ -37,6 +37,7 @@ def test_kill_minus_nine_at_four_kinds_of_moment_resumes_bit_identical(shapes: P
     result, report = run_benchmark("crash.py", ["--dataset", str(shapes), "--kills", "4", *TINY], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["recovered"] == report["kills"] == 4, report["trials"]
+    assert report["replayed"] <= 1, report["trials"]  # a mismatch that did not repeat at its moment, once at most
     assert [trial["kind"] for trial in report["trials"]] == ["time", "checkpoint", "picture", "tensorboard"]
     assert all(trial["killed"] for trial in report["trials"])
     assert any(trial["left_half_written"] for trial in report["trials"])  # a write really was cut in half
@@ -62,4 +63,5 @@ def test_a_full_disk_stops_with_one_line_keeps_the_checkpoint_and_resumes(shapes
         assert row["exit_code"] == 1 and row["one_line_error"], row["stderr_lines"]
         assert "no space left" in row["stderr_lines"][0] and "acgan train --resume" in row["stderr_lines"][0]
         assert row["temporary_leftovers"] == [] and row["bit_identical"], row
+    assert sum("first_try" in row for row in report["results"]) <= 1  # replayed after a mismatch, once at most
     assert any(row["checkpoint_loads"] for row in report["results"])  # the 90% disk filled after a checkpoint
