@@ -17,7 +17,7 @@ script records what was left half-written (temporary files), which shows the mom
 
 A kill whose resume is not bit-identical is replayed once at the same drawn moment, and only the replay
 counts: a fault of resuming repeats there, while the rare rounding difference between two fresh processes of
-the same command (seen in bursts on a VM: README, Reliability) does not. Both tries are recorded.
+the same command (seen in bursts on a VM: README, "Crashes, full disks and load") does not. Both tries are recorded.
 
 Prints one line per kill and a summary ("20/20 resumed bit-identical"); writes
 benchmarks/results/crash-<host>.json with the CPU model. Exit status 1 if any kill was not recovered.
