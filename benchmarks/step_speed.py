@@ -1,15 +1,18 @@
-"""The default preset's training speed, against the code before issue 21, measured in one run.
+"""The default preset's training speed on this machine: `auto` against both forced precisions and older code, in one run.
 
-    python benchmarks/step_speed.py [--baseline 6563a79] [--steps 400] [--repeats 3] [--dataset mnist]
+    python benchmarks/step_speed.py [--baseline 6563a79] [--also REV,...] [--steps 1350] [--repeats 3]
 
-Checks the baseline revision out into a git worktree (benchmarks/.baseline-REV), then runs `acgan train` with
-the default preset of each version in turn (baseline, current, baseline, current, ...: interleaved, so drift
-in the machine's speed hits both), each for `--steps` steps on real data with nothing else changed from the
-defaults. Steps/s and images/s are read from each run's own metrics.jsonl between step 50 and the last step
-(start-up and the final checkpoint left out). In the same run it measures this machine's fp32 and bf16
-matrix-product rates (2048^3, median of 10) and the FLOPs of one training step of the current default
-(torch.utils.flop_counter), and states the achieved FLOP rate against the rate of the precision used.
-Writes benchmarks/results/step-speed-<host>.json with the CPU model.
+Runs `acgan train --dataset mnist --steps N` with the default preset of each variant in turn, interleaved
+(repeat 1: every variant, repeat 2: every variant, ...), so drift in the machine's speed hits all of them:
+  - `baseline`: the code of --baseline (checked out into a git worktree, benchmarks/.baseline-REV), its default;
+  - each --also revision the same way (e.g. the main branch before a change: "nowhere slower than main");
+  - `auto`, `fp32`, `bf16`: the code here with its default precision (`auto`, chosen by measurement and cached
+    as a user's first run would) and with `--precision fp32` / `--precision bf16`.
+Images/s come from each run's own metrics.jsonl between step --from (150) and the last step (start-up, the
+precision measurement and the final checkpoint left out). In the same run it measures the machine's fp32 and
+bf16 matrix-product rates (2048^3) and the FLOPs of one step of the current default, and states each variant's
+achieved FLOP rate against the matrix-product rate of the precision it ran in. Writes
+benchmarks/results/step-speed-<machine>.json (machine: CPU model, cores, bf16 features).
 """
 
 from __future__ import annotations
@@ -23,14 +26,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from throughput import default_step, machine
+from throughput import default_step, machine, machine_slug
 
 REPO = Path(__file__).resolve().parents[1]
-WARM_UP_STEP = 50
+FORCED = ("fp32", "bf16")
 
 
 def matmul_rate(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
@@ -47,7 +51,7 @@ def matmul_rate(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> floa
 
 
 def worktree(revision: str) -> Path:
-    """The baseline revision checked out beside the benchmarks (made once)."""
+    """A revision checked out beside the benchmarks (made once)."""
     folder = REPO / "benchmarks" / f".baseline-{revision}"
     if not (folder / "src" / "acgan").is_dir():
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), revision], check=True,
@@ -55,8 +59,8 @@ def worktree(revision: str) -> Path:
     return folder
 
 
-def timed_run(source: Path, dataset: str, steps: int, extra: list[str]) -> dict[str, float]:
-    """`acgan train` of the version in `source` for `steps` steps; its steps/s and images/s after the warm-up."""
+def timed_run(source: Path, dataset: str, steps: int, first: int, extra: list[str]) -> dict[str, Any]:
+    """`acgan train` of the code in `source` for `steps` steps; its rate between step `first` and the end."""
     with tempfile.TemporaryDirectory() as work:
         run = Path(work) / "run"
         env = {**os.environ, "PYTHONPATH": str(source / "src")}
@@ -65,54 +69,70 @@ def timed_run(source: Path, dataset: str, steps: int, extra: list[str]) -> dict[
         subprocess.run(command, env=env, check=True, capture_output=True, cwd=work)
         lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         seconds = {r["step"]: r["seconds"] for r in lines if "kind" not in r}
-        config = json.loads((run / "config.json").read_text())
-    batch = config["runtime"]["global_batch_size"]
-    rate = (steps - WARM_UP_STEP) / (seconds[steps] - seconds[WARM_UP_STEP])
-    return {"steps_per_s": rate, "images_per_s": rate * batch, "batch_size": batch,
-            "precision": config["runtime"]["precision"]}  # fmt: skip
+        runtime = json.loads((run / "config.json").read_text())["runtime"]
+    rate = (steps - first) / (seconds[steps] - seconds[first])
+    choice = runtime.get("precision_choice", {})
+    return {"steps_per_s": rate, "images_per_s": rate * runtime["global_batch_size"],
+            "batch_size": runtime["global_batch_size"], "precision": runtime["precision"],
+            "how": choice.get("how", "rule"), "measured_rates": choice.get("rates", {})}  # fmt: skip
 
 
-def default_step_flops() -> tuple[int, int, str]:
-    """FLOPs of one training step of the current default preset on 28x28 grey images, its batch, its precision."""
-    bench = default_step()
-    return bench.flops(), bench.batch_size, bench.precision
+def variants(baseline: str, also: list[str]) -> dict[str, tuple[Path, list[str]]]:
+    """name -> (code, extra flags)."""
+    older = {name: (worktree(rev), []) for name, rev in [("baseline", baseline), *((rev, rev) for rev in also)]}
+    return older | {"auto": (REPO, [])} | {p: (REPO, ["--precision", p]) for p in FORCED}
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]], flops: int, rates: dict[str, float]) -> dict[str, Any]:
+    """Medians per variant, ratios against the baseline, and the targets' verdicts."""
+    summary = {}
+    for name, results in runs.items():
+        images = statistics.median(r["images_per_s"] for r in results)
+        precision = results[0]["precision"]
+        summary[name] = {"images_per_s": images, "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
+                         "precision": precision, "how": results[0]["how"],
+                         "vs_baseline": images / statistics.median(r["images_per_s"] for r in runs["baseline"])}  # fmt: skip
+        if name in ("auto", *FORCED):
+            achieved = flops * summary[name]["steps_per_s"] / 1e9
+            summary[name] |= {"gflops": achieved, "share_of_matmul_rate": achieved / rates[precision]}
+    best = max(FORCED, key=lambda p: summary[p]["images_per_s"])
+    verdicts = {"faster_forced": best, "auto_vs_faster_forced": summary["auto"]["images_per_s"]
+                / summary[best]["images_per_s"]}  # fmt: skip
+    return {"summary": summary, "targets": verdicts}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", default="6563a79", help="the revision before issue 21")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--baseline", default="6563a79", help="the revision the speed is compared against")
+    parser.add_argument("--also", default="", help="more revisions to run alongside, comma-separated")
+    parser.add_argument("--steps", type=int, default=1350)
+    parser.add_argument("--from", dest="first", type=int, default=150, help="the step the timed window starts at")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--set", action="append", default=[], metavar="FLAG=VALUE",
-                        help="extra `acgan train` flags for the current version only, e.g. --set batch-size=128")  # fmt: skip
+    parser.add_argument("--only", default="", help="run only these variants (comma-separated), e.g. auto,fp32,bf16")
     args = parser.parse_args()
-    extra = [part for item in args.set for part in (f"--{item.partition('=')[0]}", item.partition("=")[2])]
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    versions = {"baseline": worktree(args.baseline), "current": REPO}
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in versions}
+    chosen = variants(args.baseline, [rev for rev in args.also.split(",") if rev])
+    if args.only:
+        chosen = {name: chosen[name] for name in ["baseline", *args.only.split(",")] if name in chosen}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     for repeat in range(args.repeats):
-        for name, source in versions.items():
-            runs[name].append(timed_run(source, args.dataset, args.steps, extra if name == "current" else []))
+        for name, (source, extra) in chosen.items():
+            runs[name].append(timed_run(source, args.dataset, args.steps, args.first, extra))
             print(f"repeat {repeat + 1}, {name}: {runs[name][-1]}", flush=True)
-    flops, batch, precision = default_step_flops()
-    summary = {name: {key: statistics.median(r[key] for r in results) for key in ("steps_per_s", "images_per_s")}
-               | {"batch_size": results[0]["batch_size"], "precision": results[0]["precision"]}
-               for name, results in runs.items()}  # fmt: skip
-    achieved = flops * summary["current"]["steps_per_s"] / 1e9
-    result = {"machine": machine(), "args": vars(args), "matmul_gflops": rates, "runs": runs, "summary": summary,
-              "current_step_gflop": flops / 1e9, "current_gflops": achieved,
-              "share_of_matmul_rate": achieved / rates[precision],
-              "speedup_images_per_s": summary["current"]["images_per_s"] / summary["baseline"]["images_per_s"],
-              "speedup_steps_per_s": summary["current"]["steps_per_s"] / summary["baseline"]["steps_per_s"]}  # fmt: skip
-    print(f"{machine()['cpu_model']}: matmul fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s")
-    for name, row in summary.items():
-        print(f"{name:<9} batch {row['batch_size']:>4} {row['precision']}: {row['steps_per_s']:6.2f} steps/s "
-              f"{row['images_per_s']:7.0f} images/s")  # fmt: skip
-    print(f"speed-up: {result['speedup_steps_per_s']:.2f}x steps/s, {result['speedup_images_per_s']:.2f}x images/s; "
-          f"current step {flops / 1e9:.1f} GFLOP at batch {batch} = {achieved:.0f} GFLOP/s = "
-          f"{result['share_of_matmul_rate']:.0%} of the {precision} matmul rate")  # fmt: skip
-    out = REPO / "benchmarks" / "results" / f"step-speed-{machine()['host']}.json"
+    flops = default_step().flops()
+    result = {"machine": machine(), "args": vars(args), "matmul_gflops": rates, "step_gflop": flops / 1e9,
+              "runs": runs, **summarise(runs, flops, rates)}  # fmt: skip
+    print(f"{result['machine']['cpu_model']} ({', '.join(result['machine']['cpu_flags']) or 'no bf16 features'}): "
+          f"matmul fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s; step {flops / 1e9:.1f} GFLOP")  # fmt: skip
+    for name, row in result["summary"].items():
+        share = f", {row['gflops']:.0f} GFLOP/s = {row['share_of_matmul_rate']:.0%} of {row['precision']} matmul" if (
+            "gflops" in row) else ""  # fmt: skip
+        print(f"{name:<10} {row['precision']} ({row['how']}): {row['images_per_s']:7.0f} images/s = "
+              f"{row['vs_baseline']:.2f}x baseline{share}")  # fmt: skip
+    targets = result["targets"]
+    print(f"auto = {targets['auto_vs_faster_forced']:.3f}x the faster forced precision ({targets['faster_forced']})")
+    out = REPO / "benchmarks" / "results" / f"step-speed-{machine_slug()}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

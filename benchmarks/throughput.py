@@ -33,28 +33,60 @@ from acgan.training.steps import StepPlan, training_step
 
 
 def machine() -> dict[str, object]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on, and which code measured them."""
     return {
         "host": platform.node(),
         "processor": platform.processor() or platform.machine(),
         "cpu_model": cpu_model(),
+        "cpu_flags": bf16_flags(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() is empty on Linux), or 'unknown'."""
+    """The CPU's model name (acgan.device.cpu_model; the code of a baseline checkout may predate it)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown"
+        from acgan.device import cpu_model as read_model
+    except ImportError:
+        return platform.processor() or "unknown"
+    return read_model()
+
+
+def bf16_flags() -> list[str]:
+    """The CPU features that decide bf16's speed: AVX512-BF16 and AMX."""
+    try:
+        from acgan.device import cpu_flags
+    except ImportError:  # a baseline checkout
+        return []
+    return sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile", "avx512f"})
+
+
+def machine_slug() -> str:
+    """A file-name-safe name for this kind of machine: CPU model, cores and bf16 features (hosts are all 'vm')."""
+    words = "".join(c if c.isalnum() else "-" for c in cpu_model().lower().replace("(r)", "").replace("(tm)", ""))
+    features = "amx" if "amx_bf16" in bf16_flags() else "avx512bf16" if "avx512_bf16" in bf16_flags() else "nobf16"
+    return "-".join(part for part in [*words.split("-"), f"{os.cpu_count()}core", features] if part)
+
+
+def git_commit() -> str:
+    """The checked-out commit (short), with '+changes' when the work tree differs from it; '' outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return commit + ("+changes" if dirty else "")
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
@@ -148,7 +180,7 @@ def default_step(batch_size: int | None = None, device: torch.device | None = No
                  **changes: Any) -> DefaultStep:  # fmt: skip
     """The default preset's step (with `changes` to its TrainConfig) at `precision` ('auto': as training picks)."""
     from acgan.augment import parse_policy
-    from acgan.device import conv_layout, resolve_precision, tune_for
+    from acgan.device import conv_layout, tune_for
     from acgan.objectives import build_objective
 
     device = device or torch.device("cpu")
@@ -160,12 +192,25 @@ def default_step(batch_size: int | None = None, device: torch.device | None = No
     model_config = ModelConfig(config.preset, config.z_dim, 10, 1, 28, width=config.width or 0, heads=objective.heads,
                                spectral_norm=bool(config.spectral_norm))  # fmt: skip
     plan = StepPlan(objective, config.d_updates, config.d_steps, parse_policy(config.diffaugment or ""))
-    precision = resolve_precision(config.precision or "auto" if precision == "auto" else precision, device)
+    precision = config.precision or "auto" if precision == "auto" else precision
+    if precision == "auto":
+        precision = auto_precision(config, model_config, plan, device)
     state = build_train_state(config, model_config, device, precision=precision)
     pixels = torch.randint(0, 256, (8192, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     pixels = pixels.to(device).contiguous(memory_format=conv_layout(device))
     labels = (torch.arange(8192) % 10).to(device)
     return DefaultStep(state, plan, pixels, labels, config.batch_size, precision, device, config.ema_decay or 0.0)
+
+
+def auto_precision(config: TrainConfig, model_config: ModelConfig, plan: StepPlan, device: torch.device) -> str:
+    """What `acgan train` picks for `auto` (measured and cached); the older rule where the code predates that."""
+    try:
+        from acgan.training.precision_probe import training_precision
+    except ImportError:  # a baseline checkout
+        from acgan.device import resolve_precision  # type: ignore[attr-defined]
+
+        return str(resolve_precision("auto", device))
+    return training_precision(config, model_config, plan, device, Path("."), restoring=False).precision
 
 
 def measure(preset: str, batch_size: int, steps: int, repeats: int, device: torch.device) -> tuple[list[float], int]:

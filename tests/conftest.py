@@ -71,9 +71,13 @@ IDX_DATASET = (idx_data() or ("mnist", Path()))[0]
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Never read or write the user's real cache, and never see a system-wide data set by accident."""
+    """Never read or write the user's real cache, never see a system-wide data set by accident, and `auto`
+    precision fixed to fp32."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("ACGAN_CACHE_DIR", str(cache))
+    # `auto` precision means fp32 in tests (no few-second measurement per run; the same arithmetic on every
+    # machine); tests/test_precision.py unsets this to test the measurement itself.
+    monkeypatch.setenv("ACGAN_AUTO_PRECISION", "fp32")
     monkeypatch.setattr("acgan.data.locate.SYSTEM_DATA_ROOT", tmp_path_factory.mktemp("system"))
     return cache
 

@@ -1,14 +1,9 @@
-"""Behaviour pins: the default preset's G, D and EMA weights after 30 seeded steps on real data.
+"""Behaviour pins: the default preset's G, D and EMA weights after 30 seeded steps on real data, in fp32 and bf16.
 
-Taken before the training loop was opened up (issue 20) and asserted after it; re-taken once, on purpose, in
-issue 21 (auto picks fp32 on CPUs without AMX, upsample + conv runs as one transposed convolution, Adam is
-fused and denormals were flushed: all round differently; removing the flush later left the MNIST pin
-as it was); and the moving average's digests alone twice more
-for changes of its recipe, G and D staying bit-identical: its warm-up spanning the last twentieth of the
-steps instead of the last ninth (FD on MNIST in 5 minutes 5.1 -> 3.9), then the last eightieth, with
-BatchNorm statistics of its own instead of G's (3.8 -> 2.8). A refactor that changes any arithmetic fails here. Bit-exact results depend on the machine's kernels, so each pin is
-keyed by what decides them (data set, precision, PyTorch version, CPU kernel family, threads); a machine
-with no pin of its own skips with the keys that exist. Record one with `python -m tests.test_pins`.
+A refactor that changes any arithmetic fails here; a change of rounding made on purpose re-takes the pin once
+and says so in its commit. Bit-exact results depend on the machine's kernels, so each pin is keyed by what
+decides them (data set, precision, PyTorch version, CPU kernel family, threads); a machine with no pin of its
+own skips with the keys that exist. Record one with `python -m tests.test_pins [mnist|fashion-mnist] [fp32|bf16]`.
 """
 
 from __future__ import annotations
@@ -25,7 +20,6 @@ from safetensors.torch import load_file
 from acgan.checkpoint import DISCRIMINATOR_FILE, EMA_FILE, GENERATOR_FILE, resolve_checkpoint_dir
 from acgan.config import TrainConfig
 from acgan.device import cpu_flags as device_cpu_flags
-from acgan.device import resolve_precision
 from acgan.training import train
 from tests.conftest import IDX_DATASET, idx_data
 
@@ -59,9 +53,8 @@ def weights_digests(run_dir: Path) -> dict[str, str]:
     return digests
 
 
-def pinned_run(dataset: str, run_dir: Path) -> tuple[str, dict[str, str]]:
-    """Train the default preset for PIN_STEPS seeded steps at the precision `auto` picks; (its key, its digests)."""
-    precision = resolve_precision("auto", torch.device("cpu"))
+def pinned_run(dataset: str, run_dir: Path, precision: str) -> tuple[str, dict[str, str]]:
+    """Train the default preset for PIN_STEPS seeded steps at `precision`; (its key, its digests)."""
     config = TrainConfig(dataset=dataset, limit=4096, steps=PIN_STEPS, epochs=None, seed=7, device="cpu",
                          precision=precision, tensorboard=False)  # fmt: skip
     train(config, run_dir, show_progress=False)
@@ -72,17 +65,17 @@ def read_pins() -> dict[str, dict[str, str]]:
     return json.loads(PIN_FILE.read_text()) if PIN_FILE.is_file() else {}
 
 
-def test_default_preset_weights_after_30_steps_are_pinned(idx_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_default_preset_weights_after_30_steps_are_pinned(idx_root: Path, tmp_path: Path, precision: str) -> None:
     pins = read_pins()
-    precision = resolve_precision("auto", torch.device("cpu"))
     key = pin_key(IDX_DATASET, precision)
     if key not in pins:
         pytest.skip(f"no pin for this machine ({key}); pinned: {'; '.join(pins) or 'none'}")
-    _, digests = pinned_run(IDX_DATASET, tmp_path / "run")
+    _, digests = pinned_run(IDX_DATASET, tmp_path / "run", precision)
     assert digests == pins[key]
 
 
-if __name__ == "__main__":  # record this machine's pin: python -m tests.test_pins [mnist|fashion-mnist]
+if __name__ == "__main__":  # record this machine's pins: python -m tests.test_pins [mnist|fashion-mnist] [fp32|bf16]
     import os
     import tempfile
 
@@ -96,7 +89,7 @@ if __name__ == "__main__":  # record this machine's pin: python -m tests.test_pi
     os.environ["ACGAN_DATA_DIR"] = str(found[1])
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("ACGAN_CACHE_DIR", folder)
-        key, digests = pinned_run(found[0], Path(folder) / "run")
+        key, digests = pinned_run(found[0], Path(folder) / "run", sys.argv[2] if len(sys.argv) > 2 else "fp32")
     pins = {**read_pins(), key: digests}
     PIN_FILE.parent.mkdir(parents=True, exist_ok=True)
     PIN_FILE.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")

@@ -239,11 +239,6 @@ def test_config_validation_and_unknown_keys() -> None:
 
 
 def test_bf16_autocast_training_keeps_fp32_weights_and_learns(idx_root: Path, tmp_path: Path) -> None:
-    from acgan.device import cpu_has_amx_bf16, resolve_precision
-
-    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if cpu_has_amx_bf16() else "fp32")
-    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
-    assert resolve_precision("fp32", torch.device("cuda")) == "fp32"
     from acgan.config import resolve_config
 
     assert resolve_config(TrainConfig(preset="brownlee")).precision == "fp32"
@@ -280,17 +275,6 @@ def test_ema_decay_warms_up_to_the_configured_value() -> None:
     values = [ema_decay_at(0.999, step) for step in range(0, 100_000, 250)]
     assert values == sorted(values) and max(values) == 0.999
     assert ema_decay_at(0.0, 5_000) == 0.0
-
-
-def test_auto_precision_is_bf16_only_where_the_cpu_has_amx(monkeypatch: pytest.MonkeyPatch) -> None:
-    from acgan import device
-
-    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
-    assert device.resolve_precision("auto", torch.device("cpu")) == "bf16"
-    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx512_bf16"}))  # AVX512-BF16 alone: slower
-    assert device.resolve_precision("auto", torch.device("cpu")) == "fp32"
-    assert device.resolve_precision("bf16", torch.device("cpu")) == "bf16"
 
 
 @pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"), reason="glibc only")

@@ -80,9 +80,16 @@ SAMPLING_PRECISION_OPTION = click.option(
     type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
-    help="bf16 (auto: bf16 on CUDA and CPUs with AMX): faster there, images a few grey levels from fp32's (fp32: "
-    "exactly `acgan.sample`'s images).",
+    help="fp32: exactly `acgan.sample`'s images; bf16: faster where the CPU or GPU has bf16 arithmetic, images a few "
+    "grey levels from fp32's; auto: the faster of the two here (on a CPU measured once, then cached).",
 )
+
+
+def _resolved_sampling_precision(trained: Any, precision: str) -> str:
+    """`precision` for sampling `trained`, with `auto` decided here (announced on stderr when it measures)."""
+    from acgan.sampling import sampling_precision
+
+    return sampling_precision(trained, precision, announce=lambda line: click.echo(f"note: {line}", err=True)).precision
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -154,9 +161,9 @@ SKIP_CHECKSUMS_OPTION = click.option(
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    help="bf16: autocast, fp32 weights (dcgan: 1.9x the speed of fp32 on a CPU with AMX, 0.86x with AVX512-BF16 "
-    "alone); auto: bf16 on CUDA and CPUs with AMX, else fp32 [default: the preset's, dcgan auto, the reference "
-    "presets fp32].",
+    help="bf16: autocast, fp32 weights; auto: on a CPU the faster of fp32 and bf16 for this run, measured in a few "
+    "seconds the first time and cached; bf16 on GPUs that support it; a resumed run keeps its precision "
+    "[default: the preset's, dcgan auto, the reference presets fp32].",
 )
 @click.option(
     "--batch-size",
@@ -434,6 +441,7 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
     note = label_note(label, info) if label.strip().lower() != "all" else None
     if note:
         click.echo(f"note: {note}", err=True)
+    precision = _resolved_sampling_precision(trained, precision)
     if target.kind != "folder":  # one file: every image (uint8) and its encoded copy are held until it is written
         require_memory(2 * num * config.resolution**2 * config.channels + sampling_bytes(config, GENERATE_CHUNK, 64),
                        torch.device("cpu"), f"{num} images of {config.resolution}x{config.resolution}x{config.channels}",
@@ -602,9 +610,10 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) 
     help="Where the training folder is now, if it moved [default: the path recorded in the checkpoint].",
 )
 @SAMPLING_DEVICE_OPTION
+@SAMPLING_PRECISION_OPTION
 @NO_EMA_OPTION
 def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None, dataset_path: str | None,
-             device: str, no_ema: bool) -> None:  # fmt: skip
+             device: str, precision: str, no_ema: bool) -> None:  # fmt: skip
     """Measure a generator: conditional accuracy, Frechet distances, diversity, memorisation.
 
     Each metric is printed beside its real-data reference (real test images against the training set).
@@ -621,10 +630,11 @@ def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Pat
                    "(Frechet distances and recall are biased at small sizes); compare only evaluations of the "
                    "same --num (10000 in the README)", err=True)  # fmt: skip
     evaluator = load_evaluator(trained.info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
+    precision = _resolved_sampling_precision(trained, precision)
     if not as_json:
         click.echo(f"sampling {per_class * trained.info.num_classes} images and measuring them (a minute or so on a "
                    "CPU) ...", err=True)  # fmt: skip
-    report = evaluator.evaluate(trained.generator, num=num, seed=seed)
+    report = evaluator.evaluate(trained.generator, num=num, seed=seed, precision=precision)
     report.update(checkpoint=str(trained.source), step=trained.step)
     click.echo(json.dumps(report) if as_json else format_report(report))  # the results first, whatever happens next
     folder = report_folder(trained.source)
@@ -677,12 +687,22 @@ def info(checkpoint: Path, as_json: bool) -> None:
                f"{', '.join(config.heads)}, spectral norm {'on' if config.spectral_norm else 'off'})")  # fmt: skip
     if facts:
         click.echo(f"objective:  {facts.get('objective', 'acgan')} (class weight {facts.get('class_weight', 1.0)})")
-        shown = {
-            k: "none" if v == "" else v for k, v in facts.items() if k not in ("preset", "objective", "class_weight")
-        }
+        own_lines = ("preset", "objective", "class_weight", "precision", "precision_choice")
+        shown = {k: "none" if v == "" else v for k, v in facts.items() if k not in own_lines}
         click.echo("training:   " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+        click.echo(f"precision:  {_precision_line(facts)}")
     else:
         click.echo("objective:  not recorded (written before acgan recorded it: the paper's acgan objective)")
+
+
+def _precision_line(facts: dict[str, Any]) -> str:
+    """How a generator was trained: 'bf16 (measured: bf16 23.1, fp32 16.8 steps/s)', or the precision alone."""
+    from acgan.precision import PrecisionChoice
+
+    try:
+        return PrecisionChoice.from_dict(facts.get("precision_choice")).describe()
+    except ValueError:  # written before the choice was recorded: the configured precision
+        return str(facts.get("precision", "not recorded"))
 
 
 @cli.command()
@@ -723,7 +743,8 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
                    f"one request of --max-images {max_images} (images, PNG and NPZ copies)",
                    "use a smaller --max-images")  # fmt: skip
     options = ServeOptions(max_images=max_images, timeout_s=timeout_s, max_batch=max(1024, max_images),
-                           micro_batching=not no_batching, precision=precision)  # fmt: skip
+                           micro_batching=not no_batching,
+                           precision=_resolved_sampling_precision(trained, precision))  # fmt: skip
     app = create_app(trained, options)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:  # bound here: a busy port is one line, not uvicorn's log and traceback; --port 0 gets its real port

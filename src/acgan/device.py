@@ -1,4 +1,4 @@
-"""Device selection (`auto` picks CUDA, then Apple's MPS, then the CPU) and the numeric precision used on it."""
+"""Device selection (`auto` picks CUDA, then Apple's MPS, then the CPU), what the CPU is, and autocast for a precision."""
 
 from __future__ import annotations
 
@@ -43,43 +43,27 @@ def place(module: M, device: torch.device) -> M:
     return module
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    return frozenset(_cpuinfo_field("flags").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() is empty on Linux), or 'unknown'."""
+    return _cpuinfo_field("model name") or "unknown"
+
+
+def _cpuinfo_field(name: str) -> str:
+    """The first value of `name` in /proc/cpuinfo ('' where there is none)."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("flags"):
-                    return frozenset(line.partition(":")[2].split())
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
     except OSError:
         pass
-    return frozenset()
-
-
-def cpu_has_amx_bf16() -> bool:
-    """Whether the CPU has AMX tiles for bf16 (Sapphire Rapids and later), where bf16 convolutions outrun fp32."""
-    return "amx_bf16" in cpu_flags() and cpu_has_native_bf16()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 autocast (fp32 weights) on CUDA and on CPUs with AMX, fp32 elsewhere.
-
-    `fp32`, `bf16` and `fp16` are taken as given. dcgan's training step, measured on two 2-core Intel Xeons of
-    this project: with AMX, bf16 1.9x the steps/s of fp32; with AVX512-BF16 but no AMX, bf16 0.86x of fp32
-    (benchmarks/step_speed.py), so only AMX gets bf16.
-    """
-    if precision != "auto":
-        return precision
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16()):
-        return "bf16"
-    return "fp32"
+    return ""
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[object]:

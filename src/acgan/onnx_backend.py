@@ -23,6 +23,8 @@ from acgan.models.networks import Generator, ModelConfig
 class OnnxGenerator(Generator):
     """G(z, labels) computed by an ONNX Runtime session on the CPU; (N, C, H, W) float32 in [-1, 1]."""
 
+    fixed_precision = "fp32"  # the exported graph's arithmetic; autocast does not reach it
+
     def __init__(self, config: ModelConfig, session: Any) -> None:
         super().__init__(config, nn.Identity(), nn.Identity())
         self.session = session

@@ -107,8 +107,11 @@ class Evaluator:
                 self._references[num] = report
         return self._references[num]
 
-    def evaluate(self, generator: Generator, num: int = 10_000, seed: int = 0) -> dict[str, Any]:
-        """Generate `num` class-balanced samples and report every metric beside its real-data value."""
+    def evaluate(
+        self, generator: Generator, num: int = 10_000, seed: int = 0, precision: str = "fp32"
+    ) -> dict[str, Any]:
+        """Generate `num` class-balanced samples (at `precision`, see acgan.sample) and report every metric beside its
+        real-data value."""
         start = time.monotonic()
         k = self.info.num_classes
         per_class = num // k
@@ -121,7 +124,7 @@ class Evaluator:
         )
         require_memory(need, torch.device("cpu"), f"evaluating {num} samples", "use a smaller --num")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
-        images = sample(generator, labels, seed=seed).cpu()  # (N, C, H, W) in [-1, 1]
+        images = sample(generator, labels, seed=seed, precision=precision).cpu()  # (N, C, H, W) in [-1, 1]
         generated = self._measure(images, labels)
         reference = self.reference(len(labels))
         report = _combine(generated, reference, self.info)
@@ -131,7 +134,9 @@ class Evaluator:
             "test_images": min(len(labels), len(self.test)),
             **{k: self.classifier_facts[k] for k in ("train_seconds", "train_images") if k in self.classifier_facts},
         }
-        report.update(num_samples=len(labels), seed=seed, seconds=round(time.monotonic() - start, 2))
+        report.update(
+            num_samples=len(labels), seed=seed, sampling_precision=precision, seconds=round(time.monotonic() - start, 2)
+        )
         return report
 
     def _nearest_training_distances(self, queries: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:

@@ -88,6 +88,8 @@ class Generator(nn.Module):
     forward(z: (B, z_dim) float, labels: (B,) int64) -> (B, C, H, W) in [-1, 1].
     """
 
+    fixed_precision: str | None = None  # the one precision a generator computes in (an ONNX graph's); None: any
+
     def __init__(self, config: ModelConfig, stem: nn.Module, trunk: nn.Module) -> None:
         super().__init__()
         self.config = config

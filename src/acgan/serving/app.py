@@ -28,7 +28,8 @@ from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
 from acgan.labels import resolve_label
 from acgan.outputs import npz_bytes
-from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, to_uint8_hwc
+from acgan.precision import PrecisionChoice
+from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, sampling_precision, to_uint8_hwc
 from acgan.serving.batcher import MicroBatcher, ServerBusy
 from acgan.version import __version__
 from acgan.visualize import grid_image
@@ -147,8 +148,9 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
     """The app serving `trained`: the page, /healthz, /api/v1/info and the image endpoints; its generator runs in
     eval mode on one worker thread behind a micro-batcher."""
     options = options or ServeOptions()
+    precision = sampling_precision(trained, options.precision)  # `auto`: measured once per machine, then cached
     batcher = MicroBatcher(trained.generator, max_batch=options.max_batch, max_queued=8 * options.max_batch,
-                           enabled=options.micro_batching, precision=options.precision)  # fmt: skip
+                           enabled=options.micro_batching, precision=precision.precision)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -169,7 +171,7 @@ def create_app(trained: TrainedGenerator, options: ServeOptions | None = None) -
     app.middleware("http")(bound_requests)
     app.add_exception_handler(_Unavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(AcganError, _server_error)  # type: ignore[arg-type]
-    add_meta_routes(app, trained, options, batcher)
+    add_meta_routes(app, trained, options, batcher, precision)
     add_image_routes(app, trained, options, Renderer(batcher, trained.info, options.timeout_s))
     app.state.batcher = batcher
     return app
@@ -197,7 +199,8 @@ async def _server_error(_: Request, exc: AcganError) -> JSONResponse:
     return JSONResponse({"detail": f"server error: {exc}"}, status_code=500)
 
 
-def add_meta_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptions, batcher: MicroBatcher) -> None:
+def add_meta_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptions, batcher: MicroBatcher,
+                    precision: PrecisionChoice) -> None:  # fmt: skip
     """The page, /healthz and /api/v1/info."""
     info, config = trained.info, trained.generator.config
     page = resources.files("acgan.serving").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -221,7 +224,7 @@ def add_meta_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptio
                           "over an index (names compared after NFC normalisation, ignoring case when unambiguous)",
             "limits": {"max_images": options.max_images, "max_steps": options.max_steps,
                        "max_rows": options.max_rows, "timeout_s": options.timeout_s},
-            "precision": options.precision, "batching": {"enabled": options.micro_batching, **batcher.stats.to_dict()},
+            "precision": precision.precision, "precision_choice": precision.to_dict(), "batching": {"enabled": options.micro_batching, **batcher.stats.to_dict()},
             "acgan_version": __version__,
         }  # fmt: skip
 

@@ -23,13 +23,15 @@ from acgan.checkpoint import (
 from acgan.config import MAX_SEED, TrainConfig, training_facts
 from acgan.data.batches import MemoryBatches, StreamedBatches, fits_in_memory
 from acgan.data.dataset import DatasetInfo, ImageDataset, data_change, load_dataset
-from acgan.device import resolve_precision, select_device, tune_for
+from acgan.device import select_device, tune_for
 from acgan.errors import AcganError
 from acgan.memory import require_memory, training_step_bytes
 from acgan.models.networks import ModelConfig
 from acgan.objectives import build_objective
+from acgan.precision import PrecisionChoice
 from acgan.sampling import make_latents
 from acgan.training.distributed import World, barrier, broadcast_from_main
+from acgan.training.precision_probe import training_precision
 from acgan.training.run_writer import NullWriter, ProgressGrid, RunWriter, Writer
 from acgan.training.state import (
     TrainState,
@@ -52,7 +54,7 @@ class Run:
     run_dir: Path
     world: World
     device: torch.device
-    precision: str
+    precision_choice: PrecisionChoice  # the precision used (fp32, bf16, fp16) and how it was chosen
     info: DatasetInfo
     model_config: ModelConfig
     data_record: dict[str, Any]  # images and fingerprint of the training data, kept in every checkpoint
@@ -70,6 +72,10 @@ class Run:
 
     def __post_init__(self) -> None:
         self.start_step = self.state.step
+
+    @property
+    def precision(self) -> str:
+        return self.precision_choice.precision
 
     @property
     def batch_size(self) -> int:
@@ -101,13 +107,17 @@ class Run:
         meta = {"acgan_version": __version__, "torch_version": torch.__version__,
                 "images_seen": state.step * self.global_batch, "world_size": self.world.size,
                 "train_config": self.config.to_dict(), "model_config": self.model_config.to_dict(),
-                "dataset": self.info.to_dict(), "data": self.data_record}  # fmt: skip
+                "dataset": self.info.to_dict(), "data": self.data_record,
+                "precision_choice": self.precision_choice.to_dict()}  # fmt: skip
+        facts = training_facts(self.config) | {"precision": self.precision,
+                                               "precision_choice": self.precision_choice.to_dict()}  # fmt: skip
         return CheckpointContents(state.step, self.epoch, state.generator, state.discriminator, state.settled_ema(),
-                                  resume_state, meta, training_facts(self.config))  # fmt: skip
+                                  resume_state, meta, facts)  # fmt: skip
 
     def config_record(self, stream: bool) -> dict[str, Any]:
         """config.json: the resolved configuration, the model, the data and where it runs."""
-        runtime = {"device": str(self.device), "precision": self.precision, "data_loading": "stream" if stream else
+        runtime = {"device": str(self.device), "precision": self.precision,
+                   "precision_choice": self.precision_choice.to_dict(), "data_loading": "stream" if stream else
                    "memory", "torch_threads": torch.get_num_threads(), "world_size": self.world.size,
                    "global_batch_size": self.global_batch}  # fmt: skip
         return {"format_version": 1, "acgan_version": __version__, "torch_version": torch.__version__,
@@ -124,18 +134,20 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
     resumed_note = resumed_data_note(run_dir, info, data_record) if resume else None
     model_config, plan = training_plan(config, info)
     tune_for(device)
-    precision = resolve_precision(config.precision or "auto", device)
     assert config.batch_size is not None  # resolved
     require_memory(training_step_bytes(model_config, config.batch_size), device,
                    f"a training step on batches of {config.batch_size}", "use a smaller --batch-size")  # fmt: skip
-    state = build_train_state(config, model_config, device, world, precision)
+    writer: Writer = RunWriter(run_dir, tensorboard=config.tensorboard) if world.is_main else NullWriter(run_dir)
+    restoring = broadcast_from_main(writer.start(resume), world)
+    choice = broadcast_from_main(training_precision(config, model_config, plan, device, run_dir, restoring,
+                                                    announce=writer.note) if world.is_main else None, world)  # fmt: skip
+    assert choice is not None
+    state = build_train_state(config, model_config, device, world, choice.precision)
     if world.distributed:
         image_shape = (info.channels, info.resolution, info.resolution)
         wrap_for_ranks(state, device, d_leaves_parameters_unused(state, plan, image_shape))
     if config.compile:
         compile_for_training(state, device)
-    writer: Writer = RunWriter(run_dir, tensorboard=config.tensorboard) if world.is_main else NullWriter(run_dir)
-    restoring = broadcast_from_main(writer.start(resume), world)
     wall_before, last_checkpoint = restore_checkpoint(state, run_dir) if restoring else (0.0, None)
     stream = broadcast_from_main(config.data_loading == "stream" or (
         config.data_loading == "auto" and not fits_in_memory(dataset.nbytes, device)), world)  # fmt: skip
@@ -145,7 +157,7 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
     grid_seed = (config.seed + 1) % (MAX_SEED - GRID_COLUMNS)  # seed + 1 as always, kept in range
     grid = ProgressGrid(make_latents(GRID_COLUMNS, config.z_dim, seed=grid_seed, device=device), info,
                         f"{config.preset} ({config.objective}) on {info.name}")  # fmt: skip
-    run = Run(config, run_dir, world, device, precision, info, model_config, data_record, state, plan, batches, writer,
+    run = Run(config, run_dir, world, device, choice, info, model_config, data_record, state, plan, batches, writer,
               grid, wall_before, state.step if restoring else -1, last_checkpoint, show_progress)  # fmt: skip
     writer.begin(run.config_record(stream), state.step, restoring, [*dataset.notes, *filter(None, [resumed_note])])
     if isinstance(writer, RunWriter) and config.eval_every:  # quick evaluations: rank 0 only

@@ -73,6 +73,7 @@ class Writer(Protocol):
     def begin(self, record: dict[str, Any], step: int, restoring: bool, notes: list[str]) -> None: ...
     def metrics(self, record: dict[str, Any]) -> None: ...
     def echo(self, line: str) -> None: ...
+    def note(self, line: str) -> None: ...
     def warn(self, step: int, message: str) -> None: ...
     def grid(self, grid: ProgressGrid, generator: Generator, name: str, when: str, step: int) -> None: ...
     def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
@@ -181,6 +182,10 @@ class RunWriter:
         """A line on stdout (the references' per-step loss line)."""
         print(line, flush=True)
 
+    def note(self, line: str) -> None:
+        """A line on stderr about what the run is doing (not recorded)."""
+        tqdm.write(f"note: {line}", file=sys.stderr)
+
     def warn(self, step: int, message: str) -> None:
         """Say a warning on the terminal and record it."""
         tqdm.write(f"warning: {message}", file=sys.stderr)
@@ -248,6 +253,9 @@ class NullWriter:
         pass
 
     def echo(self, line: str) -> None:
+        pass
+
+    def note(self, line: str) -> None:
         pass
 
     def warn(self, step: int, message: str) -> None:
