@@ -21,8 +21,6 @@ import torch
 from throughput import default_step, machine, seed_scheme_setup  # type: ignore[import-not-found]
 from torch.profiler import ProfilerActivity, profile
 
-from acgan.device import autocast
-
 GROUPS = {
     "convolutions": ("convolution", "conv2d", "conv_transpose"),
     "BatchNorm": ("batch_norm",),
@@ -58,8 +56,7 @@ def main() -> None:
         precision = "fp32" if args.precision == "auto" else args.precision
 
         def step() -> None:
-            with autocast(precision, device):
-                bench.step(args.batch_size)
+            bench.step(args.batch_size, precision)
     else:
         default = default_step(args.batch_size, device, args.precision, preset=args.preset)
         precision, step = default.precision, default.step

@@ -11,6 +11,7 @@ Uses random images: data loading is not measured.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -109,11 +110,11 @@ class Bench:
     images: torch.Tensor  # (N, 1, 28, 28) in [-1, 1]
     labels: torch.Tensor  # (N,)
 
-    def step(self, batch_size: int) -> None:
+    def step(self, batch_size: int, precision: str = "fp32") -> None:
         index = torch.randint(
             self.images.shape[0], (batch_size // 2,), generator=self.state.rng, device=self.images.device
         )
-        training_step(self.state, self.plan, self.images[index], self.labels[index], batch_size)
+        training_step(self.state, self.plan, self.images[index], self.labels[index], batch_size, precision=precision)
 
 
 def step_flops(bench: Bench, batch_size: int) -> int:
@@ -162,9 +163,13 @@ class DefaultStep:
 
         index = torch.randint(len(self.labels), (self.plan.d_steps * self.batch_size // 2,), generator=self.state.rng,
                               device=self.device)  # fmt: skip
-        with autocast(self.precision, self.device):
-            training_step(self.state, self.plan, uint8_to_model_range(self.pixels[index]), self.labels[index],
-                          self.batch_size, ema_decay_at(self.ema_decay, self.state.step))  # fmt: skip
+        images, labels = uint8_to_model_range(self.pixels[index]), self.labels[index]
+        decay = ema_decay_at(self.ema_decay, self.state.step)
+        if "precision" in inspect.signature(training_step).parameters:  # autocast per phase, inside the step
+            training_step(self.state, self.plan, images, labels, self.batch_size, decay, self.precision)
+            return
+        with autocast(self.precision, self.device):  # the code of a baseline checkout
+            training_step(self.state, self.plan, images, labels, self.batch_size, decay)
 
     def flops(self) -> int:
         """Floating-point operations of one step (forward and backward of every phase)."""

@@ -409,3 +409,24 @@ def test_the_control_point_comes_every_window_and_at_once_for_a_signal_or_a_time
     ranks = ControlPoint(World(0, 2, 0), torch.device("cpu"), 1.0, every=10)
     ranks.stop.requested = True
     assert not ranks.due(3) and ranks.due(10)  # processes meet at the same control points only
+
+
+def test_each_bf16_update_sees_the_weights_the_previous_update_left() -> None:
+    """Autocast keeps its bf16 copies of weights until its context ends: with one context around the whole step,
+    D's update on generated images ran on D's weights from before its update on real images. Each phase has its
+    own context now, so every forward pass of D computes with D's current weights."""
+    g, d, opt_g, opt_d = _fresh("dcgan")
+    state = TrainState(g, d, opt_g, opt_d, torch.Generator().manual_seed(0))  # type: ignore[arg-type]
+    head = d.adv_head
+    seen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    weights: list[tuple[torch.Tensor, torch.Tensor]] = []
+    head.register_forward_pre_hook(lambda module, args: weights.append((module.weight.detach().clone(),
+                                                                         module.bias.detach().clone())))  # fmt: skip
+    head.register_forward_hook(lambda module, args, out: seen.append((*weights[-1], args[0].detach(), out.detach())))
+    images = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    training_step(state, StepPlan(Objective()), images, torch.arange(8) % 10, 16, precision="bf16")
+    assert len(seen) == 3  # D on real, D on generated, D judging G's images
+    assert not torch.equal(seen[0][0], seen[1][0])  # D's first update moved the head
+    for weight, bias, features, output in seen:  # each output is that of the head's weights at that moment
+        expected = torch.nn.functional.linear(features.bfloat16(), weight.bfloat16(), bias.bfloat16())
+        assert torch.equal(output, expected)

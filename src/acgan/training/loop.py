@@ -20,7 +20,6 @@ from pathlib import Path
 
 from acgan.checkpoint import resolve_checkpoint_dir
 from acgan.config import TrainConfig, dataset_label, resolve_config
-from acgan.device import autocast
 from acgan.errors import AcganError, DiskFull, TrainingInterrupted
 from acgan.objectives import Stats
 from acgan.progress import TrainingProgress
@@ -166,9 +165,8 @@ def run_loop(run: Run) -> TrainResult:
         with control, TrainingProgress(run.total_steps, state.step, show=show_bar(run)) as progress:
             for step in training_steps(run, control):
                 real_images, real_labels = run.batches.next()  # (d_steps * B/2, C, H, W) in [-1, 1], (d_steps * B/2,)
-                with autocast(run.precision, run.device):
-                    stats = training_step(state, run.plan, real_images, real_labels, run.batch_size,
-                                          ema_decay_at(config.ema_decay or 0.0, step))  # fmt: skip
+                stats = training_step(state, run.plan, real_images, real_labels, run.batch_size,
+                                      ema_decay_at(config.ema_decay or 0.0, step), run.precision)  # fmt: skip
                 control.note(state.step, stats)  # the step just completed
                 report_statistics(run, control, window, stats, progress)
                 write_due(run, control)

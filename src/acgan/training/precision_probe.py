@@ -11,7 +11,7 @@ import torch
 
 from acgan.checkpoint import CHECKPOINTS_DIR, LATEST, CheckpointError, read_meta, read_pointer, resolve_checkpoint_dir
 from acgan.config import TrainConfig
-from acgan.device import autocast, conv_layout
+from acgan.device import conv_layout
 from acgan.models.networks import ModelConfig
 from acgan.precision import PrecisionChoice, UnitRunner, choose_precision
 from acgan.training.run_writer import RUN_CONFIG
@@ -40,8 +40,7 @@ def training_step_runner(config: TrainConfig, model_config: ModelConfig, plan: S
     labels = torch.randint(model_config.num_classes, (count,), generator=rng, device=device)
 
     def run(precision: str) -> int:
-        with autocast(precision, device):
-            training_step(state, plan, images, labels, config.batch_size or 2, PROBE_EMA_DECAY)
+        training_step(state, plan, images, labels, config.batch_size or 2, PROBE_EMA_DECAY, precision)
         return 1
 
     return run

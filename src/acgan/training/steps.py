@@ -23,6 +23,7 @@ from functools import partial
 import torch
 
 from acgan.augment import diff_augment
+from acgan.device import autocast
 from acgan.models.networks import split_output
 from acgan.objectives import Objective, Stats
 from acgan.training.ema import update_ema
@@ -232,19 +233,23 @@ def training_step(
     real_labels: torch.Tensor,
     batch_size: int,
     ema_decay: float = 0.0,
+    precision: str = "fp32",
 ) -> Stats:
     """One full step: the plan's phases due at this step in order, then the moving average; named statistics.
 
     real_images: (d_steps * batch_size / 2, C, H, W) in [-1, 1], real_labels: (d_steps * batch_size / 2,) int64.
-    Latents, fake labels and augmentations come from state.rng. Statistics are detached scalar tensors (means
-    over the runs of phases that ran several times), left on the device so the caller decides when to
-    synchronise.
+    Latents, fake labels and augmentations come from state.rng. Each phase runs in an autocast context of its
+    own at `precision` (bf16, fp16; fp32: none): autocast keeps the low-precision copies of weights it cast until
+    its context ends, so one context around several updates would give a later phase the weights of before an
+    earlier phase's optimizer step. Statistics are detached scalar tensors (means over the runs of phases that
+    ran several times), left on the device so the caller decides when to synchronise.
     """
     inputs = StepInputs(real_images, real_labels, batch_size)
     runs: dict[str, list[Stats]] = {}
     for phase in plan.phases:
         if phase.due(state.step):
-            runs.setdefault(phase.name, []).append(phase.run(state, plan, inputs))
+            with autocast(precision, real_images.device):
+                runs.setdefault(phase.name, []).append(phase.run(state, plan, inputs))
     if state.g_ema is not None:
         update_ema(state.g_ema, state.generator, ema_decay)
     state.step += 1
