@@ -125,7 +125,8 @@ def _export_torchscript(graph: nn.Module, z: torch.Tensor, labels: torch.Tensor,
     """torch.jit.trace (shapes are not baked in: batch stays dynamic), saved with acgan.json, then reloaded."""
     with warnings.catch_warnings(), torch.inference_mode(False):
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(graph, (z[:2], labels[:2]))
+        with torch.no_grad():  # the export samples; training-only paths (gradient layouts) stay out of the graph
+            traced = torch.jit.trace(graph, (z[:2], labels[:2]))
         torch.jit.save(traced, str(path), _extra_files={"acgan.json": json.dumps(metadata)})
         loaded = torch.jit.load(str(path))
         with torch.no_grad():

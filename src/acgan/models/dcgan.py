@@ -47,9 +47,10 @@ DiffAugment, spectral norm and width 48 did not help within these budgets (width
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from acgan.models.layers import NearestUpsampleConv2d, Reshape, init_weights
+from acgan.models.layers import NearestUpsampleConv2d, Reshape, ToMemoryFormat, init_weights
 from acgan.models.networks import ConcatEmbedding, Discriminator, Generator, ModelConfig
 
 EMA_DECAY = 0.999  # sampling from a moving average of G: see the module docstring
@@ -115,10 +116,14 @@ def dcgan_discriminator(config: ModelConfig) -> Discriminator:
     in_ch = config.channels
     for level in range(stages):
         out_ch = stage_channels(w, level)
-        layers += [init_weights(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), "normal_002"), nn.LeakyReLU(0.2)]
+        layers += [init_weights(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), "normal_002"),
+                   nn.LeakyReLU(0.2)]  # fmt: skip
         in_ch = out_ch
     top = stage_channels(w, stages)
-    layers += [init_weights(nn.Conv2d(in_ch, top, 3, padding=1), "normal_002"), nn.LeakyReLU(0.2), nn.Flatten()]
+    # The features leave the convolutions in one layout before the activation (none if they are already in it), so
+    # that flattening needs no copy and LeakyReLU's backward meets one layout (acgan.models.layers.to_memory_format).
+    layers += [init_weights(nn.Conv2d(in_ch, top, 3, padding=1), "normal_002"), ToMemoryFormat(torch.contiguous_format),
+               nn.LeakyReLU(0.2), nn.Flatten()]  # fmt: skip
     discriminator = Discriminator(config, nn.Sequential(*layers), top * base * base)
     for head in discriminator.linear_heads():
         init_weights(head, "normal_002")

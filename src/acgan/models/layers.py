@@ -59,6 +59,42 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         return y
 
 
+class _ToMemoryFormat(torch.autograd.Function):
+    """x in `memory_format`; the gradient goes back in x's own layout."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, memory_format: torch.memory_format
+                ) -> torch.Tensor:  # fmt: skip
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        ctx.input_format = torch.channels_last if channels_last else torch.contiguous_format  # type: ignore[attr-defined]
+        return x.contiguous(memory_format=memory_format)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad.contiguous(memory_format=ctx.input_format), None  # type: ignore[attr-defined]
+
+
+def to_memory_format(x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+    """`x.contiguous(memory_format=...)` whose gradient keeps x's layout: the layer that made x then gets its
+    gradient in the layout of its own output. (Through a plain `.contiguous` the gradient stays in the new layout,
+    and the elementwise backward that meets it (ReLU's, LeakyReLU's) takes a slow path for mixed layouts: 1.3 ms
+    for a (64, 128, 7, 7) ReLU against 0.4 ms for 4x the elements in one layout, dcgan, bf16.)"""
+    if x.is_contiguous(memory_format=memory_format) or not (torch.is_grad_enabled() and x.requires_grad):
+        return x.contiguous(memory_format=memory_format)
+    return _ToMemoryFormat.apply(x, memory_format)  # type: ignore[no-any-return]
+
+
+class ToMemoryFormat(nn.Module):
+    """`to_memory_format` as a layer."""
+
+    def __init__(self, memory_format: torch.memory_format) -> None:
+        super().__init__()
+        self.memory_format = memory_format
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return to_memory_format(x, self.memory_format)
+
+
 # Nearest 2x upsampling then a 3x3 convolution (padding 1), as one stride-2 4x4 transposed convolution: each
 # output row 2p + a reads input rows p - 1, p (a = 0) or p, p + 1 (a = 1) with the 3x3 kernel's rows summed in
 # pairs, so the transposed kernel's taps are [w2, w1 + w2, w0 + w1, w0] in each dimension.
@@ -84,7 +120,7 @@ class NearestUpsampleConv2d(nn.Conv2d):
         if self.weight.is_contiguous(memory_format=torch.channels_last):  # placed for channels-last (acgan.device)
             # input, kernel and so the output in one layout: no conversions of the 4x larger output downstream
             x, kernel = (
-                x.contiguous(memory_format=torch.channels_last),
+                to_memory_format(x, torch.channels_last),
                 kernel.contiguous(memory_format=torch.channels_last),
             )
         return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
