@@ -96,14 +96,14 @@ def dcgan_generator(config: ModelConfig) -> Generator:
     stem = ConcatEmbedding(init_weights(nn.Embedding(config.num_classes, EMBED_DIM), "normal_002"))
     layers: list[nn.Module] = [
         init_weights(nn.Linear(config.z_dim + EMBED_DIM, top * base * base, bias=False), "normal_002"),
-        Reshape(top, base, base), nn.BatchNorm2d(top), nn.ReLU(),
+        Reshape(top, base, base), nn.BatchNorm2d(top), nn.ReLU(inplace=True),
     ]  # fmt: skip
     for level in range(stages - 1, -1, -1):
         in_ch, out_ch = stage_channels(w, level + 1), stage_channels(w, level)
         # Upsample 2x + 3x3 conv computed as one transposed convolution; the Identity keeps the parameter names
         # (trunk.N.weight) of checkpoints written when they were two layers.
         layers += [nn.Identity(), init_weights(NearestUpsampleConv2d(in_ch, out_ch, bias=False), "normal_002"),
-                   nn.BatchNorm2d(out_ch), nn.ReLU()]  # fmt: skip
+                   nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]  # fmt: skip
     layers += [init_weights(nn.Conv2d(w, config.channels, 3, padding=1), "normal_002"), nn.Tanh()]
     return Generator(config, stem, nn.Sequential(*layers))
 
