@@ -8,7 +8,8 @@ Runs `acgan train --dataset mnist --steps N` with the default preset of each var
   - each --also revision the same way (e.g. the main branch before a change: "nowhere slower than main");
   - `auto`, `fp32`, `bf16`: the code here with its default precision (`auto`, chosen by measurement and cached
     as a user's first run would) and with `--precision fp32` / `--precision bf16`.
-Images/s come from each run's own metrics.jsonl between step --from (150) and the last step (start-up, the
+Ratios are medians over repeats of the two variants' ratio within a repeat. Images/s come from each run's own
+metrics.jsonl between step --from (150) and the last step (start-up, the
 precision measurement and the final checkpoint left out). In the same run it measures the machine's fp32 and
 bf16 matrix-product rates (2048^3) and the FLOPs of one step of the current default, and states each variant's
 achieved FLOP rate against the matrix-product rate of the precision it ran in. Writes
@@ -83,21 +84,30 @@ def variants(baseline: str, also: list[str]) -> dict[str, tuple[Path, list[str]]
     return older | {"auto": (REPO, [])} | {p: (REPO, ["--precision", p]) for p in FORCED}
 
 
+def paired_ratio(runs: dict[str, list[dict[str, Any]]], name: str, against: str) -> float:
+    """The median over repeats of `name`'s images/s over `against`'s in the same repeat (drift between repeats,
+    which is large on a shared machine, cancels in each ratio)."""
+    pairs = zip(runs[name], runs[against], strict=True)
+    return statistics.median(a["images_per_s"] / b["images_per_s"] for a, b in pairs)
+
+
 def summarise(runs: dict[str, list[dict[str, Any]]], flops: int, rates: dict[str, float]) -> dict[str, Any]:
-    """Medians per variant, ratios against the baseline, and the targets' verdicts."""
+    """Medians per variant, ratios against the baseline (paired by repeat), and the targets' verdicts."""
     summary = {}
     for name, results in runs.items():
-        images = statistics.median(r["images_per_s"] for r in results)
         precision = results[0]["precision"]
-        summary[name] = {"images_per_s": images, "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
+        summary[name] = {"images_per_s": statistics.median(r["images_per_s"] for r in results),
+                         "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
                          "precision": precision, "how": results[0]["how"],
-                         "vs_baseline": images / statistics.median(r["images_per_s"] for r in runs["baseline"])}  # fmt: skip
+                         "vs_baseline": paired_ratio(runs, name, "baseline")}  # fmt: skip
         if name in ("auto", *FORCED):
             achieved = flops * summary[name]["steps_per_s"] / 1e9
             summary[name] |= {"gflops": achieved, "share_of_matmul_rate": achieved / rates[precision]}
     best = max(FORCED, key=lambda p: summary[p]["images_per_s"])
-    verdicts = {"faster_forced": best, "auto_vs_faster_forced": summary["auto"]["images_per_s"]
-                / summary[best]["images_per_s"]}  # fmt: skip
+    verdicts = {"faster_forced": best, "auto_vs_faster_forced": paired_ratio(runs, "auto", best),
+                "auto_runs_the_faster_precision": summary["auto"]["precision"] == best}  # fmt: skip
+    verdicts |= {f"auto_vs_{name}": paired_ratio(runs, "auto", name) for name in runs
+                 if name not in ("auto", "baseline", *FORCED)}  # fmt: skip
     return {"summary": summary, "targets": verdicts}
 
 
@@ -131,7 +141,10 @@ def main() -> None:
         print(f"{name:<10} {row['precision']} ({row['how']}): {row['images_per_s']:7.0f} images/s = "
               f"{row['vs_baseline']:.2f}x baseline{share}")  # fmt: skip
     targets = result["targets"]
-    print(f"auto = {targets['auto_vs_faster_forced']:.3f}x the faster forced precision ({targets['faster_forced']})")
+    print(f"auto ({result['summary']['auto']['precision']}) = {targets['auto_vs_faster_forced']:.3f}x the faster "
+          f"forced precision ({targets['faster_forced']}), paired by repeat")  # fmt: skip
+    for name in (key for key in targets if key.startswith("auto_vs_") and key != "auto_vs_faster_forced"):
+        print(f"auto = {targets[name]:.3f}x {name.removeprefix('auto_vs_')}, paired by repeat")
     out = REPO / "benchmarks" / "results" / f"step-speed-{machine_slug()}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
