@@ -16,10 +16,10 @@ import torch
 
 from acgan.config import (
     CONFIG_FIELDS,
-    D_UPDATES,
     DATA_LOADING,
     DEVICES,
     FLOAT_RANGES,
+    LEGACY_DEFAULTS,
     MAX_SEED,
     PRECISIONS,
     RESUMABLE_FIELDS,
@@ -34,7 +34,8 @@ from acgan.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AcganError
 from acgan.evaluation.registry import BEST_METRIC_CHOICES, DEFAULT_BEST_METRIC
 from acgan.models.networks import LIMITS
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
-from acgan.objectives import OBJECTIVES
+from acgan.objectives import OBJECTIVES, DataToDataObjective, Objective
+from acgan.training.steps import SCHEMES
 
 
 class FiniteFloat(click.FloatRange):
@@ -249,8 +250,10 @@ SKIP_CHECKSUMS_OPTION = click.option(
     default=None,
     help="acgan objective: train D's classifier on generated images too [default: the objective's].",
 )
-@click.option("--d2d-margin", type=float_range("d2d_margin"), help="reacgan: positive margin m_p [0.98].")
-@click.option("--d2d-temperature", type=float_range("d2d_temperature"), help="reacgan: temperature [0.5].")
+@click.option("--d2d-margin", type=float_range("d2d_margin"),
+              help=f"reacgan: positive margin m_p [{DataToDataObjective.margin}].")  # fmt: skip
+@click.option("--d2d-temperature", type=float_range("d2d_temperature"),
+              help=f"reacgan: temperature [{DataToDataObjective.temperature}].")  # fmt: skip
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm on D [default: the preset's].")
 @click.option(
     "--diffaugment",
@@ -259,7 +262,7 @@ SKIP_CHECKSUMS_OPTION = click.option(
 )
 @click.option(
     "--d-updates",
-    type=click.Choice(D_UPDATES),
+    type=click.Choice(list(SCHEMES)),
     help="alternating: D on real, D on generated, then G (the references'); joint: one D update on both "
     "[default: the preset's].",
 )
@@ -483,7 +486,7 @@ def _check_writable(folder: Path) -> None:
 @click.option(
     "--objective",
     type=click.Choice(list(OBJECTIVES)),
-    default="acgan",
+    default=Objective.name,
     show_default=True,
     help="Objective whose discriminator heads to include.",
 )
@@ -686,7 +689,9 @@ def info(checkpoint: Path, as_json: bool) -> None:
     click.echo(f"preset:     {config.preset} (z {config.z_dim}, width {config.width or 'fixed'}, D heads "
                f"{', '.join(config.heads)}, spectral norm {'on' if config.spectral_norm else 'off'})")  # fmt: skip
     if facts:
-        click.echo(f"objective:  {facts.get('objective', 'acgan')} (class weight {facts.get('class_weight', 1.0)})")
+        click.echo(
+            f"objective:  {facts.get('objective', LEGACY_DEFAULTS['objective'])} (class weight {facts.get('class_weight', 1.0)})"
+        )
         own_lines = ("preset", "objective", "class_weight", "precision", "precision_choice")
         shown = {k: "none" if v == "" else v for k, v in facts.items() if k not in own_lines}
         click.echo("training:   " + ", ".join(f"{k} {v}" for k, v in shown.items()))

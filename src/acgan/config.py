@@ -20,7 +20,6 @@ from acgan.evaluation.registry import BEST_METRIC_CHOICES, DEFAULT_BEST_METRIC
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_LOADING = ("auto", "memory", "stream")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-D_UPDATES = ("alternating", "joint")
 DEFAULT_EPOCHS = 10
 MAX_SEED = 2**63 - 1  # seeds are 0..MAX_SEED everywhere (CLI, API, Python); latent i of seed s uses s + i
 
@@ -217,7 +216,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
 
     preset = get_preset(config.preset)
     changes = {name: getattr(preset, attr) for name, attr in PRESET_DEFAULTS.items() if getattr(config, name) is None}
-    objective = objective_class(changes.get("objective", config.objective) or "acgan")
+    objective = objective_class(changes.get("objective", config.objective) or preset.objective)
     if config.d_class_loss_on_fake is None:
         changes["d_class_loss_on_fake"] = (
             objective.class_on_fake_default
@@ -251,7 +250,8 @@ def _check_objective_options(config: TrainConfig) -> None:
     """Options that only some objectives take: a one-line error for every combination that makes no sense."""
     from acgan.objectives import objective_class
 
-    objective = objective_class(config.objective or "acgan")
+    assert config.objective is not None  # resolved
+    objective = objective_class(config.objective)
     fixed = objective.class_on_fake_default is None
     if fixed and config.d_class_loss_on_fake != objective.class_on_fake:
         where = "real and generated images" if objective.class_on_fake else "real images only"
@@ -312,8 +312,6 @@ def validate(config: TrainConfig) -> None:
         (config.width is None or config.width >= 0, f"width must be >= 1, got {config.width}"),
         (not config.width or preset.width > 0,
          f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only"),
-        (config.d_updates is None or config.d_updates in D_UPDATES,
-         f"d_updates must be one of {', '.join(D_UPDATES)}, got '{config.d_updates}'"),
         (config.d_steps >= 1, f"d_steps must be >= 1, got {config.d_steps}"),
         (0 <= config.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {config.seed}"),
         (config.epochs is None or config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),

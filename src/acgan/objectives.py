@@ -247,5 +247,7 @@ def build_objective(name: str, class_weight: float, class_on_fake: bool, margin:
     """An objective instance from a resolved configuration's values."""
     cls = objective_class(name)
     if cls is DataToDataObjective:
-        return DataToDataObjective(class_weight, class_on_fake, margin or 0.98, temperature or 0.5)
+        defaults = DataToDataObjective
+        return DataToDataObjective(class_weight, class_on_fake, margin or defaults.margin,
+                                   temperature or defaults.temperature)  # fmt: skip
     return cls(class_weight, class_on_fake)

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from acgan.config import MAX_SEED, SERVE_TIMEOUT_S
+from acgan.config import LEGACY_DEFAULTS, MAX_SEED, SERVE_TIMEOUT_S
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
 from acgan.labels import resolve_label
@@ -218,7 +218,7 @@ def add_meta_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOptio
         return {
             "dataset": info.name, "class_names": list(info.class_names), "num_classes": info.num_classes,
             "image_shape": [info.channels, info.resolution, info.resolution], "preset": config.preset,
-            "objective": trained.training_facts.get("objective", "acgan"), "training": trained.training_facts,
+            "objective": trained.training_facts.get("objective", LEGACY_DEFAULTS["objective"]), "training": trained.training_facts,
             "z_dim": config.z_dim, "step": trained.step, "weights": trained.source.name, "evaluation": metrics,
             "label_rule": "index:N is the class at index N, name:X the class named X; otherwise a class name wins "
                           "over an index (names compared after NFC normalisation, ignoring case when unambiguous)",

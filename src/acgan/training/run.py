@@ -186,12 +186,14 @@ def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, 
     augment = parse_policy(config.diffaugment or "")
     if "color" in augment and info.channels < 3:
         raise AcganError(f"diffaugment 'color' needs colour images; {info.name} has {info.channels} channel(s)")
-    objective = build_objective(config.objective or "acgan", config.class_weight, bool(config.d_class_loss_on_fake),
+    assert config.objective is not None  # resolved
+    objective = build_objective(config.objective, config.class_weight, bool(config.d_class_loss_on_fake),
                                 config.d2d_margin, config.d2d_temperature)  # fmt: skip
     model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution,
                                width=config.width or 0, heads=objective.heads,
                                spectral_norm=bool(config.spectral_norm))  # fmt: skip
-    return model_config, StepPlan(objective, config.d_updates or "alternating", config.d_steps, augment)
+    assert config.d_updates is not None  # resolved
+    return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment)
 
 
 def resumed_data_note(run_dir: Path, info: DatasetInfo, data_record: dict[str, Any]) -> str | None:

@@ -24,6 +24,7 @@ import torch
 
 from acgan.augment import diff_augment
 from acgan.device import autocast
+from acgan.errors import AcganError
 from acgan.models.networks import split_output
 from acgan.objectives import Objective, Stats
 from acgan.training.ema import update_ema
@@ -187,6 +188,8 @@ class StepPlan:
     phases: tuple[Phase, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
+        if self.d_updates not in SCHEMES:
+            raise AcganError(f"d_updates must be one of {', '.join(SCHEMES)}, got '{self.d_updates}'")
         if not self.phases:
             object.__setattr__(self, "phases", SCHEMES[self.d_updates](self.d_steps))
 
