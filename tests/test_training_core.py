@@ -434,3 +434,19 @@ def test_each_bf16_update_sees_the_weights_the_previous_update_left() -> None:
     for weight, bias, features, output in seen:  # each output is that of the head's weights at that moment
         expected = torch.nn.functional.linear(features.bfloat16(), weight.bfloat16(), bias.bfloat16())
         assert torch.equal(output, expected)
+
+
+def test_a_statistic_is_averaged_over_the_steps_that_recorded_it() -> None:
+    """A regulariser's penalty recorded every other step reads as its own mean, not half of it."""
+    from acgan.training.distributed import SINGLE_PROCESS
+    from acgan.training.stats import StatsWindow
+
+    window = StatsWindow(4, SINGLE_PROCESS)
+    for step in range(1, 5):
+        stats = {"d_loss": torch.tensor(float(step))}
+        if step % 2 == 0:
+            stats["r1"] = torch.tensor(10.0 * step)
+        window.add(stats)
+        means = window.flush_if_due(step)
+    assert means == {"d_loss": pytest.approx(2.5), "r1": pytest.approx(30.0)}
+    assert window.flush_if_due(8) is None  # nothing recorded since
