@@ -26,7 +26,7 @@ class OnnxGenerator(Generator):
     fixed_precision = "fp32"  # the exported graph's arithmetic; autocast does not reach it
 
     def __init__(self, config: ModelConfig, session: Any) -> None:
-        super().__init__(config, nn.Identity(), nn.Identity())
+        super().__init__(config, nn.Identity(), nn.Sequential())
         self.session = session
         self._anchor = nn.Parameter(torch.zeros(0), requires_grad=False)  # sampling reads the device from it
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -9,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HEADS = ("class", "twin", "adc", "embed")  # optional discriminator heads besides the source logit
 EMBED_DIM = 128  # size of the "embed" head's projection and class proxies (ReACGAN)
 
 
@@ -41,9 +41,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "heads", tuple(self.heads))  # JSON gives lists
-        unknown = sorted(set(self.heads) - set(HEADS))
+        unknown = sorted(set(self.heads) - set(HEAD_REGISTRY))
         if unknown:
-            raise ValueError(f"unknown discriminator head(s) {', '.join(unknown)} (known: {', '.join(HEADS)})")
+            raise ValueError(f"unknown discriminator head(s) {', '.join(unknown)} (known: {', '.join(HEAD_REGISTRY)})")
         for name, value, (low, high) in (("z_dim", self.z_dim, LIMITS["z_dim"]),
                                          ("num_classes", self.num_classes, LIMITS["num_classes"]),
                                          ("channels", self.channels, LIMITS["channels"]),
@@ -82,69 +82,113 @@ def split_output(output: DiscriminatorOutput, sizes: list[int]) -> list[Discrimi
     return [DiscriminatorOutput(*fields) for fields in zip(*parts, strict=True)]
 
 
+class ConditionalSequential(nn.Sequential):
+    """nn.Sequential that also hands the labels to the layers that take them (`takes_labels = True`, e.g. a block
+    with class-conditional BatchNorm): forward(x, labels). Parameter names stay those of nn.Sequential."""
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        for module in self:
+            x = module(x, labels) if getattr(module, "takes_labels", False) else module(x)
+        return x
+
+
 class Generator(nn.Module):
-    """G(z, y): a conditioning stem merges the latent and the label, then a trunk decodes an image.
+    """G(z, y): a conditioning stem merges the latent and the label, then a trunk decodes an image; the trunk's
+    layers that take labels (class-conditional BatchNorm) get them too.
 
     forward(z: (B, z_dim) float, labels: (B,) int64) -> (B, C, H, W) in [-1, 1].
     """
 
     fixed_precision: str | None = None  # the one precision a generator computes in (an ONNX graph's); None: any
 
-    def __init__(self, config: ModelConfig, stem: nn.Module, trunk: nn.Module) -> None:
+    def __init__(self, config: ModelConfig, stem: nn.Module, trunk: nn.Sequential) -> None:
         super().__init__()
         self.config = config
         self.stem = stem
-        self.trunk = trunk
+        self.trunk = trunk if isinstance(trunk, ConditionalSequential) else ConditionalSequential(*trunk)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.trunk(self.stem(z, labels))
+        return self.trunk(self.stem(z, labels), labels)
+
+
+@dataclass(frozen=True)
+class Head:
+    """A discriminator head: the modules it adds to D (attribute name -> builder of (feature_dim, K)) and how it
+    fills the output's fields from D's features (B, F) and the labels (B,) (None when D is called without)."""
+
+    name: str
+    modules: dict[str, Callable[[int, int], nn.Module]]
+    fill: Callable[[Discriminator, torch.Tensor, torch.Tensor | None, dict[str, Any]], None]
+
+
+def _linear(outputs: Callable[[int], int]) -> Callable[[int, int], nn.Module]:
+    return lambda features, k: nn.Linear(features, outputs(k))
+
+
+def _fill_class(d: Discriminator, features: torch.Tensor, labels: torch.Tensor | None, out: dict[str, Any]) -> None:
+    out["class_logits"] = d.get_submodule("class_head")(features)  # (B, K)
+
+
+def _fill_twin(d: Discriminator, features: torch.Tensor, labels: torch.Tensor | None, out: dict[str, Any]) -> None:
+    out["twin_logits"] = d.get_submodule("twin_head")(features)  # (B, K)
+
+
+def _fill_adc(d: Discriminator, features: torch.Tensor, labels: torch.Tensor | None, out: dict[str, Any]) -> None:
+    out["adc_logits"] = d.get_submodule("adc_head")(features)  # (B, 2K)
+    out.setdefault("class_logits", out["adc_logits"][:, : d.config.num_classes])  # "real image of class k" scores
+
+
+def _fill_embed(d: Discriminator, features: torch.Tensor, labels: torch.Tensor | None, out: dict[str, Any]) -> None:
+    out["embedding"] = d.get_submodule("embed_head")(features)  # (B, E)
+    if labels is not None:
+        out["proxies"] = d.get_submodule("proxies")(labels)  # (B, E)
+    cosines = F.normalize(out["embedding"], dim=1) @ F.normalize(d.get_parameter("proxies.weight"), dim=1).T  # (B, K)
+    out.setdefault("class_logits", cosines)
+
+
+# Heads in the order their modules are built (initialisation draws random numbers in this order).
+HEAD_REGISTRY: dict[str, Head] = {head.name: head for head in (
+    Head("class", {"class_head": _linear(lambda k: k)}, _fill_class),
+    Head("twin", {"twin_head": _linear(lambda k: k)}, _fill_twin),
+    Head("adc", {"adc_head": _linear(lambda k: 2 * k)}, _fill_adc),
+    Head("embed", {"embed_head": _linear(lambda k: EMBED_DIM),
+                   "proxies": lambda features, k: nn.Embedding(k, EMBED_DIM)}, _fill_embed),
+)}  # fmt: skip
 
 
 class Discriminator(nn.Module):
-    """D(x) -> (source logit, class logits, ...) from a shared feature trunk and linear heads.
+    """D(x) -> (source logit, class logits, ...) from a shared feature trunk and the heads the objective needs
+    (HEAD_REGISTRY; each adds its modules as attributes, e.g. `class_head`, and fills its output fields).
 
-    forward(x: (B, C, H, W) in [-1, 1], labels: (B,) int64 or None) -> DiscriminatorOutput. Labels are only
-    read by the "embed" head (to look up the class proxies); every other head sees the image alone.
+    forward(x: (B, C, H, W) in [-1, 1], labels: (B,) int64 or None) -> DiscriminatorOutput. Labels are read only by
+    heads that condition on them (the class proxies of "embed"); every other head sees the image alone.
     """
 
     def __init__(self, config: ModelConfig, trunk: nn.Module, feature_dim: int) -> None:
         super().__init__()
         self.config = config
         self.trunk = trunk
-        k, heads = config.num_classes, config.heads
         self.adv_head = nn.Linear(feature_dim, 1)
-        self.class_head = nn.Linear(feature_dim, k) if "class" in heads else None
-        self.twin_head = nn.Linear(feature_dim, k) if "twin" in heads else None
-        self.adc_head = nn.Linear(feature_dim, 2 * k) if "adc" in heads else None
-        self.embed_head = nn.Linear(feature_dim, EMBED_DIM) if "embed" in heads else None
-        self.proxies = nn.Embedding(k, EMBED_DIM) if "embed" in heads else None
+        self.heads = [head for head in HEAD_REGISTRY.values() if head.name in config.heads]
+        for head in self.heads:
+            for attribute, build in head.modules.items():
+                self.add_module(attribute, build(feature_dim, config.num_classes))
         # Whether an image's output depends on the other images of its batch (BatchNorm): if not, real and
         # generated half batches may go through one forward pass together.
         self.batch_independent = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in trunk.modules())
 
     def linear_heads(self) -> list[nn.Linear]:
-        """The linear heads that exist, in construction order (presets initialise them their own way)."""
-        heads = (self.adv_head, self.class_head, self.twin_head, self.adc_head, self.embed_head)
-        return [head for head in heads if head is not None]
+        """The linear heads, in construction order (presets initialise them their own way)."""
+        return [m for name, m in self.named_children() if name != "trunk" and isinstance(m, nn.Linear)]
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorOutput:
         features = self.trunk(x)  # (B, F)
-        k = self.config.num_classes
-        adc = self.adc_head(features) if self.adc_head is not None else None  # (B, 2K)
-        embedding = self.embed_head(features) if self.embed_head is not None else None  # (B, E)
-        proxies = None
-        if self.proxies is not None and labels is not None:
-            proxies = self.proxies(labels)  # (B, E)
-        if self.class_head is not None:
-            class_logits = self.class_head(features)  # (B, K)
-        elif adc is not None:
-            class_logits = adc[:, :k]  # the "real image of class k" scores
-        elif embedding is not None and self.proxies is not None:
-            class_logits = F.normalize(embedding, dim=1) @ F.normalize(self.proxies.weight, dim=1).T  # (B, K) cosines
-        else:
+        out: dict[str, Any] = {"adv_logits": self.adv_head(features).squeeze(1)}  # (B,)
+        for head in self.heads:
+            head.fill(self, features, labels, out)
+        if "class_logits" not in out:
             raise RuntimeError(f"discriminator heads {self.config.heads} give no class scores")
-        twin = self.twin_head(features) if self.twin_head is not None else None  # (B, K)
-        return DiscriminatorOutput(self.adv_head(features).squeeze(1), class_logits, twin, adc, embedding, proxies)
+        return DiscriminatorOutput(**out)
 
 
 class MultiplyEmbedding(nn.Module):
