@@ -52,15 +52,16 @@ _ABSENT = object()
 
 
 def fact(default: Any, *, preset: str | None = None, resumable: bool = False, training: bool = False,
-         legacy: Any = _ABSENT, interval: Interval | None = None) -> Any:  # fmt: skip
+         legacy: Any = _ABSENT, interval: Interval | None = None, model: bool = False) -> Any:  # fmt: skip
     """A TrainConfig field and what is known about it, kept in its metadata (the lists below are derived from it):
 
     preset: the Preset attribute a None value falls back to; resumable: `--resume` may change it (where and how
     long to train, never what is trained); training: a training fact stored in the weights' metadata (shown by
     `acgan info` and the web page); legacy: what a config saved before the field existed meant; interval: the
-    range a float is used in.
+    range a float is used in; model: the acgan.models.ModelConfig setting of the same name (its range is
+    declared there).
     """
-    metadata = {"preset": preset, "resumable": resumable, "training": training, "interval": interval}
+    metadata = {"preset": preset, "resumable": resumable, "training": training, "interval": interval, "model": model}
     if legacy is not _ABSENT:
         metadata["legacy"] = legacy
     return dataclasses.field(default=default, metadata=metadata)
@@ -86,9 +87,9 @@ class TrainConfig:
     verify_checksums: bool = True  # False reads data set files that are not the official release
     # "memory" (on the device), "stream" (from the decode cache), "auto": memory if it fits
     data_loading: str = fact("auto", resumable=True)
-    z_dim: int = 100
+    z_dim: int = fact(100, model=True)
     # base channel count of presets that have one (dcgan); None: the preset's
-    width: int | None = fact(None, preset="width", legacy=0)
+    width: int | None = fact(None, preset="width", legacy=0, model=True)
     # full batch (D sees half real, half generated; G a full batch); None: the preset's (64; odena-cifar10 100)
     batch_size: int | None = fact(None, preset="batch_size", training=True)
     # Adam learning rates; None: the preset's (references 2e-4)
@@ -109,7 +110,7 @@ class TrainConfig:
     d2d_margin: float | None = fact(None, training=True, interval=Interval(0.0, 1.0, low_open=True))  # reacgan: m_p
     d2d_temperature: float | None = fact(None, training=True, interval=Interval(1e-3, 1e3))  # reacgan: tau
     # spectral normalisation of D's layers; None: the preset's
-    spectral_norm: bool | None = fact(None, preset="spectral_norm", training=True, legacy=False)
+    spectral_norm: bool | None = fact(None, preset="spectral_norm", training=True, legacy=False, model=True)
     # DiffAugment policy "translation,cutout,color" ("" none); None: the preset's
     diffaugment: str | None = fact(None, preset="diffaugment", training=True, legacy="")
     # "alternating" (D real, D generated, G) or "joint" (one D update on both); None: the preset's
@@ -198,6 +199,14 @@ RESUMABLE_FIELDS = frozenset(_fields_with("resumable"))  # what `--resume` may c
 TRAINING_FACTS = tuple(_fields_with("training"))  # stored in the weights' metadata
 LEGACY_DEFAULTS: dict[str, Any] = _fields_with("legacy")  # what configs saved before these fields meant
 FLOAT_RANGES: dict[str, Interval] = _fields_with("interval")  # every float field and the range it is used in
+MODEL_FIELDS = tuple(_fields_with("model"))  # passed to the networks' ModelConfig under the same name
+
+
+def model_settings(config: TrainConfig) -> dict[str, Any]:
+    """The ModelConfig settings a (resolved) config chooses, by name (unset ones left to ModelConfig)."""
+    return {name: getattr(config, name) for name in MODEL_FIELDS if getattr(config, name) is not None}
+
+
 RENAMED_VALUES = {"d_updates": {"seeds": "alternating"}}  # old saved values -> today's names
 
 
@@ -281,7 +290,7 @@ def _check_types(config: TrainConfig) -> None:
 def validate(config: TrainConfig) -> None:
     """Checks of each given value and across fields; AcganError with a message naming the offending parameter."""
     from acgan.augment import parse_policy
-    from acgan.models.networks import LIMITS
+    from acgan.models.networks import LIMITS, setting_problem
     from acgan.models.presets import get_preset  # deferred: models import nothing from config
     from acgan.objectives import objective_class
 
@@ -295,6 +304,10 @@ def validate(config: TrainConfig) -> None:
         except ValueError as exc:
             raise AcganError(f"diffaugment: {exc}") from None
 
+    for name in MODEL_FIELDS:
+        problem = getattr(config, name) is not None and setting_problem(name, getattr(config, name))
+        if problem:
+            raise AcganError(problem)
     for name, interval in FLOAT_RANGES.items():
         value = getattr(config, name)
         if value is not None and value not in interval:
@@ -307,8 +320,6 @@ def validate(config: TrainConfig) -> None:
          f"resolution must be in {LIMITS['resolution'][0]}..{LIMITS['resolution'][1]}, got {config.resolution}"),
         (config.data_loading in DATA_LOADING,
          f"data_loading must be one of {', '.join(DATA_LOADING)}, got '{config.data_loading}'"),
-        (LIMITS["z_dim"][0] <= config.z_dim <= LIMITS["z_dim"][1],
-         f"z_dim must be in {LIMITS['z_dim'][0]}..{LIMITS['z_dim'][1]}, got {config.z_dim}"),
         (config.width is None or config.width >= 0, f"width must be >= 1, got {config.width}"),
         (not config.width or preset.width > 0,
          f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 import torch
@@ -13,10 +13,11 @@ from torch import nn
 EMBED_DIM = 128  # size of the "embed" head's projection and class proxies (ReACGAN)
 
 
-# What a model may be built with: beyond these, building one from a (possibly hostile) checkpoint's metadata or a
-# typo would try to allocate gigabytes before anything could say why.
-LIMITS = {"z_dim": (1, 4096), "num_classes": (1, 10_000), "channels": (1, 4), "resolution": (4, 1024),
-          "width": (0, 1024)}  # fmt: skip
+def setting(default: Any, *, limits: tuple[int, int] | None = None, choices: tuple[str, ...] | None = None,
+            required: bool = False) -> Any:  # fmt: skip
+    """A ModelConfig field and what it may be: `limits` (an integer's range), `choices` (a string's values);
+    `required`: checkpoints have always recorded it (a missing one is damage, not an old file)."""
+    return field(default=default, metadata={"limits": limits, "choices": choices, "required": required})
 
 
 @dataclass(frozen=True)
@@ -24,18 +25,19 @@ class ModelConfig:
     """Constructor arguments of a generator/discriminator pair (saved as JSON with every checkpoint).
 
     num_classes, channels and resolution come from the data set, never typed by the user. `heads` are the
-    discriminator heads the training objective needs: "class" (K-way classifier), "twin" (TAC-GAN's second
-    K-way classifier), "adc" (ADC-GAN's 2K-way classifier), "embed" (ReACGAN's embedding and class proxies).
-    `width` scales presets that have a width (0: the preset's original width); `spectral_norm` wraps every
-    convolution and linear layer of D in spectral normalisation.
+    discriminator heads the training objective needs (HEAD_REGISTRY): "class" (K-way classifier), "twin"
+    (TAC-GAN's second K-way classifier), "adc" (ADC-GAN's 2K-way classifier), "embed" (ReACGAN's embedding and
+    class proxies). `width` scales presets that have a width (0: the preset's original width); `spectral_norm`
+    wraps every convolution and linear layer of D in spectral normalisation. A setting a user may choose is
+    declared here once, with its range, and linked from acgan.config.TrainConfig (`model=True`).
     """
 
-    preset: str
-    z_dim: int = 100
-    num_classes: int = 10
-    channels: int = 1
-    resolution: int = 28
-    width: int = 0
+    preset: str = field(metadata={"required": True})
+    z_dim: int = setting(100, limits=(1, 4096), required=True)
+    num_classes: int = setting(10, limits=(1, 10_000), required=True)
+    channels: int = setting(1, limits=(1, 4), required=True)
+    resolution: int = setting(28, limits=(4, 1024), required=True)
+    width: int = setting(0, limits=(0, 1024))
     heads: tuple[str, ...] = ("class",)
     spectral_norm: bool = False
 
@@ -44,13 +46,10 @@ class ModelConfig:
         unknown = sorted(set(self.heads) - set(HEAD_REGISTRY))
         if unknown:
             raise ValueError(f"unknown discriminator head(s) {', '.join(unknown)} (known: {', '.join(HEAD_REGISTRY)})")
-        for name, value, (low, high) in (("z_dim", self.z_dim, LIMITS["z_dim"]),
-                                         ("num_classes", self.num_classes, LIMITS["num_classes"]),
-                                         ("channels", self.channels, LIMITS["channels"]),
-                                         ("resolution", self.resolution, LIMITS["resolution"]),
-                                         ("width", self.width, LIMITS["width"])):  # fmt: skip
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+        for name in SETTINGS:
+            problem = setting_problem(name, getattr(self, name))
+            if problem:
+                raise ValueError(problem)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -59,10 +58,29 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Rebuild from JSON; keys added after format 1's first release default to what they meant then."""
-        known = {key: data[key] for key in ("preset", "z_dim", "num_classes", "channels", "resolution")}
-        optional = {key: data[key] for key in ("width", "heads", "spectral_norm") if key in data}
+        """Rebuild from JSON; settings added after format 1's first release default to what they meant then."""
+        known = {key: data[key] for key in REQUIRED_SETTINGS}  # KeyError: damaged
+        optional = {f.name: data[f.name] for f in fields(cls) if f.name not in known and f.name in data}
         return cls(**known, **optional)
+
+
+# What a model may be built with: beyond these, building one from a (possibly hostile) checkpoint's metadata or a
+# typo would try to allocate gigabytes before anything could say why.
+SETTINGS = {f.name: f.metadata for f in fields(ModelConfig) if f.metadata.get("limits") or f.metadata.get("choices")}
+LIMITS: dict[str, tuple[int, int]] = {name: meta["limits"] for name, meta in SETTINGS.items() if meta["limits"]}
+REQUIRED_SETTINGS = tuple(f.name for f in fields(ModelConfig) if f.metadata.get("required"))
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """Why `value` cannot be ModelConfig's setting `name` (one line), or None when it can."""
+    meta = SETTINGS.get(name, {"limits": None, "choices": None})
+    if meta["limits"]:
+        low, high = meta["limits"]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            return f"{name} must be an integer in {low}..{high}, got {value!r}"
+    if meta["choices"] and value not in meta["choices"]:
+        return f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}"
+    return None
 
 
 class DiscriminatorOutput(NamedTuple):

@@ -20,7 +20,7 @@ from acgan.checkpoint import (
     read_pointer,
     resolve_checkpoint_dir,
 )
-from acgan.config import MAX_SEED, TrainConfig, training_facts
+from acgan.config import MAX_SEED, TrainConfig, model_settings, training_facts
 from acgan.data.batches import MemoryBatches, StreamedBatches, fits_in_memory
 from acgan.data.dataset import DatasetInfo, ImageDataset, data_change, load_dataset
 from acgan.device import select_device, tune_for
@@ -189,9 +189,8 @@ def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, 
     assert config.objective is not None  # resolved
     objective = build_objective(config.objective, config.class_weight, bool(config.d_class_loss_on_fake),
                                 config.d2d_margin, config.d2d_temperature)  # fmt: skip
-    model_config = ModelConfig(config.preset, config.z_dim, info.num_classes, info.channels, info.resolution,
-                               width=config.width or 0, heads=objective.heads,
-                               spectral_norm=bool(config.spectral_norm))  # fmt: skip
+    model_config = ModelConfig(config.preset, num_classes=info.num_classes, channels=info.channels,
+                               resolution=info.resolution, heads=objective.heads, **model_settings(config))  # fmt: skip
     assert config.d_updates is not None  # resolved
     return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment)
 
