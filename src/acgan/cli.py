@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
 import sys
 import tempfile
 import time
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import torch
 
 from acgan.config import (
     CONFIG_FIELDS,
-    DATA_LOADING,
     DEVICES,
     FLOAT_RANGES,
     LEGACY_DEFAULTS,
@@ -29,12 +31,10 @@ from acgan.config import (
     dataset_label,
     resolve_config,
 )
-from acgan.data.dataset import dataset_names
 from acgan.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AcganError
-from acgan.evaluation.registry import BEST_METRIC_CHOICES, DEFAULT_BEST_METRIC
 from acgan.models.networks import LIMITS
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
-from acgan.objectives import OBJECTIVES, DataToDataObjective, Objective
+from acgan.objectives import OBJECTIVES, Objective
 from acgan.training.steps import SCHEMES
 
 
@@ -63,7 +63,6 @@ def float_range(field: str) -> FiniteFloat:
 # --data-dir: an existing folder (a typo must not fall back quietly to the other places searched).
 DATA_DIR_TYPE = click.Path(exists=True, file_okay=False, path_type=Path)
 SEED = click.IntRange(0, MAX_SEED)
-SEED_HELP = f"0..{MAX_SEED}; image i of a command uses seed + i."
 
 # Options shared by the commands that read a generator.
 CHECKPOINT_OPTION = click.option(
@@ -103,191 +102,59 @@ def _given(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
 
 
-DATASET_HELP = (
-    f"A registered data set ({', '.join(dataset_names())}) or a path: a labelled image folder "
-    "(ROOT/<class>/*.png, or ROOT/train/<class>/ and ROOT/test/<class>/) or a folder of CIFAR-10 .bin files."
-)
+# Choices that live where acgan.config cannot import from (the training package imports the config).
+CHOICES_ELSEWHERE: dict[str, list[str]] = {"d_updates": list(SCHEMES)}
+CONFIG_FIELD_SPECS = {spec.name: spec for spec in dataclasses.fields(TrainConfig)}
+CONFIG_TYPES = typing.get_type_hints(TrainConfig)
+F = TypeVar("F", bound=Callable[..., Any])
 
-# Options of every command that reads a data set (train, classifier train).
-RESOLUTION_OPTION = click.option(
-    "--resolution",
-    type=click.IntRange(*LIMITS["resolution"]),
-    help="Resize images to this side: centre crop to square, Lanczos [default: the data's own size; 64 for "
-    "folders of mixed sizes].",
-)
-HOLDOUT_OPTION = click.option(
-    "--holdout",
-    type=float_range("holdout"),
-    default=0.1,
-    show_default=True,
-    help="Share of each class held out for evaluation (folders without a test/ split).",
-)
-SKIP_CHECKSUMS_OPTION = click.option(
-    "--skip-checksums",
-    "verify_checksums",
-    flag_value=False,
-    default=True,
-    help="Read data set files whose checksums differ from the official release (a subset, or your own files in "
-    "the official format).",
-)
+
+def config_option(name: str, **changes: Any) -> Callable[[F], F]:
+    """The click option of TrainConfig's field `name`, derived from its metadata (acgan.config.fact): its flag, type
+    (choices, an integer's bounds, a float's interval, an existing folder, a --x/--no-x pair for a boolean),
+    default (shown; None: the preset's or unset) and help. `changes` override click's keyword arguments."""
+    spec = CONFIG_FIELD_SPECS[name]
+    meta, kinds = spec.metadata, typing.get_args(CONFIG_TYPES[name]) or (CONFIG_TYPES[name],)
+    declaration = meta["flag"] or "--" + name.replace("_", "-")
+    kwargs: dict[str, Any] = {"help": meta["help"], "metavar": meta["metavar"] or None}
+    choices = CHOICES_ELSEWHERE.get(name) or meta["choices"]
+    if bool in kinds:
+        declaration = declaration if "/" in declaration else f"{declaration}/--no-{declaration[2:]}"
+    elif choices:
+        kwargs["type"] = click.Choice(list(choices() if callable(choices) else choices))
+    elif float in kinds:
+        kwargs["type"] = float_range(name)
+    elif meta["bounds"]:
+        kwargs["type"] = click.IntRange(*meta["bounds"])
+    elif meta["folder"]:
+        kwargs["type"] = DATA_DIR_TYPE
+    if spec.default is not None:
+        kwargs |= {"default": spec.default, "show_default": True}
+    else:
+        kwargs["default"] = None
+        if meta["preset"]:
+            kwargs["help"] += " [default: the preset's]"
+    return click.option(declaration, name, **(kwargs | changes))
+
+
+def config_options(command: F) -> F:
+    """Every TrainConfig field with help text as an option of `command`, in the fields' order."""
+    for name in reversed([name for name, spec in CONFIG_FIELD_SPECS.items() if spec.metadata.get("help")]):
+        command = config_option(name)(command)
+    return command
 
 
 @cli.command()
-@click.option("--dataset", default="fashion-mnist", show_default=True, metavar="NAME|PATH", help=DATASET_HELP)
-@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True)
-@RESOLUTION_OPTION
-@HOLDOUT_OPTION
-@SKIP_CHECKSUMS_OPTION
-@click.option(
-    "--data-loading",
-    type=click.Choice(DATA_LOADING),
-    default="auto",
-    show_default=True,
-    help="memory: data on the device; stream: read from the decode cache by workers; auto: memory if it "
-    "fits in half the free memory.",
-)
+@config_options
 @click.option(
     "--run-dir", type=click.Path(path_type=Path), help="Run directory [default: a new runs/NNNNN-DATASET-PRESET]."
 )
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory.")
 @click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    help=f"Epochs to train [default: {TrainConfig.epochs} unless --steps/--max-minutes].",
-)
-@click.option("--steps", type=click.IntRange(min=1), help="Stop after this many steps in total.")
-@click.option("--max-minutes", type=float_range("max_minutes"), help="Stop after this much wall-clock time.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    help="bf16: autocast, fp32 weights; auto: on a CPU the faster of fp32 and bf16 for this run, measured in a few "
-    "seconds the first time and cached; bf16 on GPUs that support it; a resumed run keeps its precision "
-    "[default: the preset's, dcgan auto, the reference presets fp32].",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=2),
-    help="Full batch: D sees half real, half generated [default: the preset's, 64; odena-cifar10 100].",
-)
-@click.option("--lr-g", type=float_range("lr_g"), help="G's Adam learning rate [default: the preset's].")
-@click.option("--lr-d", type=float_range("lr_d"), help="D's Adam learning rate [default: the preset's].")
-@click.option("--z-dim", type=click.IntRange(*LIMITS["z_dim"]), default=100, show_default=True)
-@click.option(
-    "--ema-decay",
-    type=float_range("ema_decay"),
-    help="Moving average of G's weights used for sampling; 0 disables [default: the preset's].",
-)
-@click.option(
-    "--data-dir",
-    type=DATA_DIR_TYPE,
-    help="Folder holding DATASET/ [default: $ACGAN_DATA_DIR, cache, /usr/share/datasets].",
-)
-@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N training images.")
-@click.option(
-    "--log-every",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Print the references' per-step loss line every N steps (0: progress bar).",
-)
-@click.option(
-    "--sample-every",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Epochs between sample grids and checkpoints.",
-)
-@click.option(
-    "--keep-every",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Epochs between checkpoints kept for good.",
-)
-@click.option(
-    "--eval-every",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Epochs between quick evaluations (0: none); keeps checkpoints/best.",
-)
-@click.option(
-    "--eval-samples",
-    type=click.IntRange(min=100),
-    default=2000,
-    show_default=True,
-    help="Samples per quick evaluation.",
-)
-@click.option(
-    "--best-metric",
-    type=click.Choice(BEST_METRIC_CHOICES),
-    default=DEFAULT_BEST_METRIC,
-    show_default=True,
-    help="Metric that picks the best checkpoint.",
-)
-@click.option(
     "--checkpoint-every",
     "checkpoint_cadence",
     metavar="N|Mmin",
     help="Also checkpoint every N steps (e.g. 500) or every M minutes (e.g. 10min).",
-)
-@click.option(
-    "--objective",
-    type=click.Choice(list(OBJECTIVES)),
-    help="Training objective [default: the preset's]; see `acgan objectives`.",
-)
-@click.option(
-    "--class-weight",
-    type=float_range("class_weight"),
-    default=1.0,
-    show_default=True,
-    help="Weight of the class terms (lambda).",
-)
-@click.option(
-    "--d-class-loss-on-fake/--d-class-loss-on-real-only",
-    default=None,
-    help="acgan objective: train D's classifier on generated images too [default: the objective's].",
-)
-@click.option("--d2d-margin", type=float_range("d2d_margin"),
-              help=f"reacgan: positive margin m_p [{DataToDataObjective.margin}].")  # fmt: skip
-@click.option("--d2d-temperature", type=float_range("d2d_temperature"),
-              help=f"reacgan: temperature [{DataToDataObjective.temperature}].")  # fmt: skip
-@click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral norm on D [default: the preset's].")
-@click.option(
-    "--diffaugment",
-    metavar="POLICY",
-    help="DiffAugment: comma-separated translation, cutout, color (colour data), or none [default: the preset's].",
-)
-@click.option(
-    "--d-updates",
-    type=click.Choice(list(SCHEMES)),
-    help="alternating: D on real, D on generated, then G (the references'); joint: one D update on both "
-    "[default: the preset's].",
-)
-@click.option("--d-steps", type=click.IntRange(min=1), default=1, show_default=True, help="D updates per G update.")
-@click.option(
-    "--compile",
-    "compile",
-    is_flag=True,
-    default=False,
-    help="torch.compile G and D for their updates (max-autotune on CUDA; on a CPU it did not pay, see README).",
-)
-@click.option(
-    "--fast-arithmetic/--exact-arithmetic",
-    default=None,
-    help="Fused Adam: faster, rounding unlike the reference systems' "
-    "[default: the preset's, dcgan fast, the reference presets exact].",
-)
-@click.option(
-    "--width", type=click.IntRange(1, LIMITS["width"][1]), help="Base channel count of dcgan [default: the preset's]."
-)
-@click.option(
-    "--tensorboard/--no-tensorboard",
-    default=True,
-    show_default=True,
-    help="Write TensorBoard event files into RUN/tensorboard/ (view: tensorboard --logdir runs/).",
 )
 @click.option(
     "--nproc",
@@ -404,7 +271,7 @@ def _parse_cadence(text: str) -> dict[str, Any]:
     "--label", default="all", show_default=True, help="Class index, class name, or 'all' (equal numbers per class)."
 )
 @click.option("--num", type=click.IntRange(min=1), default=100, show_default=True, help="Number of images.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
+@config_option("seed")
 @click.option("--output", required=True, help="x.png (grid), x.npz (arrays) or DIR/ (one PNG per image).")
 @click.option("--force", is_flag=True, help="Replace an existing file, or write into a folder that holds files.")
 @SAMPLING_DEVICE_OPTION
@@ -521,13 +388,13 @@ def classifier() -> None:
 
 
 @classifier.command(name="train")
-@click.option("--dataset", required=True, metavar="NAME|PATH", help=DATASET_HELP)
+@config_option("dataset", required=True, default=None, show_default=False)
 @click.option("--epochs", type=click.IntRange(min=1), help="[default: 8 on 60,000 images, up to 40 on small data]")
-@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
+@config_option("seed")
 @click.option("--data-dir", type=DATA_DIR_TYPE, help="Folder holding DATASET/.")
-@RESOLUTION_OPTION
-@HOLDOUT_OPTION
-@SKIP_CHECKSUMS_OPTION
+@config_option("resolution")
+@config_option("holdout")
+@config_option("verify_checksums")
 @click.option("--output", type=click.Path(path_type=Path), help="Where to write the weights [default: the cache].")
 def classifier_train(dataset: str, epochs: int | None, seed: int, data_dir: Path | None, resolution: int | None,
                      holdout: float, verify_checksums: bool, output: Path | None) -> None:  # fmt: skip
@@ -603,7 +470,7 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) 
 @click.option(
     "--num", type=click.IntRange(min=10), default=10_000, show_default=True, help="Samples, balanced over classes."
 )
-@click.option("--seed", type=SEED, default=0, show_default=True, help=SEED_HELP)
+@config_option("seed")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--data-dir", type=DATA_DIR_TYPE, help="Folder holding DATASET/ (real reference data).")
 @click.option(
