@@ -49,6 +49,7 @@ class Interval:
 UNIT = Interval(0.0, 1.0, high_open=True)
 MINUTES = Interval(0.0, 1e6, low_open=True)  # a bound in minutes: about two years at most
 LEARNING_RATE = Interval(1e-8, 1.0)
+PENALTY = Interval(0.0, 1e4)  # a gradient penalty's gamma
 SERVE_TIMEOUT_S = Interval(0.0, 3600.0, low_open=True)  # seconds a served request may wait for its images
 _ABSENT = object()
 
@@ -149,6 +150,13 @@ class TrainConfig:
                                  help="alternating: D on real, D on generated, then G (the references'); joint: one D "
                                  "update on both.")  # fmt: skip
     d_steps: int = fact(1, training=True, bounds=(1, None), help="D updates (each on fresh images) per G update.")
+    r1: float = fact(0.0, training=True, legacy=0.0, interval=PENALTY, help="R1: gradient penalty on real images, "
+                     "its weight gamma (0: off).")  # fmt: skip
+    r2: float = fact(0.0, training=True, legacy=0.0, interval=PENALTY, help="R2: gradient penalty on generated "
+                     "images, its weight gamma (0: off).")  # fmt: skip
+    reg_every: int = fact(16, training=True, legacy=16, bounds=(1, None), help="Apply R1 and R2 every N steps, "
+                          "scaled by N, with D's Adam adjusted to match (StyleGAN2's lazy regularisation; 1: every "
+                          "step).")  # fmt: skip
     ema_decay: float | None = fact(None, preset="ema_decay", training=True, interval=UNIT, help="Moving average of "
                                    "G's weights, used for sampling; 0 disables.")  # fmt: skip
     epochs: int | None = fact(DEFAULT_EPOCHS, resumable=True, bounds=(1, None), help="Epochs to train (unless "

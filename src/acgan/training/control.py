@@ -72,8 +72,13 @@ class ControlPoint:
 
     def note(self, step: int, stats: Stats) -> None:
         """Record, on the device and without waiting for it, whether this step's losses are finite."""
-        self._loss_names = self._loss_names or [name for name in stats if not name.endswith("acc")]  # same each step
-        losses = torch.stack([stats[name].double() for name in self._loss_names])  # (L,)
+        new = [name for name in stats if not name.endswith("acc") and name not in self._loss_names]
+        if new:  # a phase seen for the first time (one that runs every few steps, a penalty)
+            self._loss_names += new
+            if self._bad_losses is not None:
+                self._bad_losses = torch.cat([self._bad_losses, self._bad_losses.new_zeros(len(new))])
+        zero = self._first_bad.new_zeros(())
+        losses = torch.stack([stats[name].double() if name in stats else zero for name in self._loss_names])  # (L,)
         newly_bad = (self._first_bad < 0) & ~torch.isfinite(losses).all()
         self._first_bad = torch.where(newly_bad, float(step), self._first_bad)
         self._bad_losses = losses if self._bad_losses is None else torch.where(newly_bad, losses, self._bad_losses)

@@ -141,10 +141,24 @@ def mean_over_ranks(values: torch.Tensor, world: World) -> torch.Tensor:
     return summed / world.size
 
 
+def average_gradients(module: torch.nn.Module, world: World) -> None:
+    """Average `module`'s gradients over all ranks, in one all-reduce (for an update that called the module
+    directly, outside its DistributedDataParallel wrapper: a gradient penalty's double backward)."""
+    if not world.distributed:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world.size
+    for grad, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        grad.copy_(part.view_as(grad))
+
+
 __all__ = [
     "SINGLE_PROCESS",
     "World",
     "agree_max",
+    "average_gradients",
     "barrier",
     "broadcast_from_main",
     "current_world",

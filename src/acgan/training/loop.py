@@ -223,7 +223,7 @@ def report_statistics(run: Run, control: ControlPoint, window: StatsWindow, stat
         run.writer.metrics({"step": step, "epoch": round(step / run.steps_per_epoch, 4),
                             "images_seen": step * run.global_batch,
                             "seconds": round(run.wall_before + control.elapsed, 3),
-                            **{name: round(mean, 6) for name, mean in means.items()}})  # fmt: skip
+                            **{name: float(f"{mean:.6g}") for name, mean in means.items()}})  # fmt: skip
         collapse = source_collapse_warning(means.get("d_real_source", float("inf")),
                                            means.get("d_fake_source", float("inf")), step)  # fmt: skip
         if collapse and run.warned_epoch != run.epoch:

@@ -25,6 +25,7 @@ def training_workload(config: TrainConfig, model_config: ModelConfig, plan: Step
     """What decides a step's cost (the precision cache's key, with the machine): networks, batch, update scheme."""
     return {"task": "training steps", "model": model_config.to_dict(), "batch_size": config.batch_size,
             "d_updates": plan.d_updates, "d_steps": plan.d_steps, "augment": list(plan.augment),
+            "regularisers": [[reg.kind, reg.interval] for reg in plan.regularisers],
             "fast_arithmetic": bool(config.fast_arithmetic), "ema": bool(config.ema_decay)}  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from acgan.precision import PrecisionChoice
 from acgan.sampling import make_latents
 from acgan.training.distributed import World, barrier, broadcast_from_main
 from acgan.training.precision_probe import training_precision
+from acgan.training.regularisers import regularisers_of
 from acgan.training.run_writer import NullWriter, ProgressGrid, RunWriter, Writer
 from acgan.training.state import (
     TrainState,
@@ -192,7 +193,7 @@ def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, 
     model_config = ModelConfig(config.preset, num_classes=info.num_classes, channels=info.channels,
                                resolution=info.resolution, heads=objective.heads, **model_settings(config))  # fmt: skip
     assert config.d_updates is not None  # resolved
-    return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment)
+    return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment, regularisers_of(config))
 
 
 def resumed_data_note(run_dir: Path, info: DatasetInfo, data_record: dict[str, Any]) -> str | None:

@@ -29,6 +29,7 @@ from acgan.models.networks import Discriminator, Generator, ModelConfig
 from acgan.models.presets import build_discriminator, build_generator
 from acgan.training.distributed import SINGLE_PROCESS, World, gather_to_main, rank_seed
 from acgan.training.ema import settle_batch_norm
+from acgan.training.regularisers import lazy_adam, lazy_ratio, regularisers_of
 
 
 @dataclass
@@ -136,10 +137,11 @@ def build_train_state(config: TrainConfig, model_config: ModelConfig, device: to
     g_ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay else None
     lr_g, lr_d = config.learning_rates
     betas = (config.beta1, config.beta2)
+    lr_d, betas_d = lazy_adam(lr_d, betas, lazy_ratio(regularisers_of(config)))  # D also takes penalty steps
     # foreach: one kernel per operation over all tensors, bit-identical to the per-tensor loop; fused: one pass
     implementation = {"fused": True} if config.fast_arithmetic else {"foreach": True}
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas, **implementation)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas, **implementation)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas_d, **implementation)
     seed = rank_seed(config.seed, world.rank)
     torch.manual_seed(seed)  # dropout draws from the global generator; its state is checkpointed
     rng = torch.Generator(device=device).manual_seed(seed)

@@ -27,7 +27,9 @@ from acgan.device import autocast
 from acgan.errors import AcganError
 from acgan.models.networks import split_output
 from acgan.objectives import Objective, Stats
+from acgan.training.distributed import average_gradients
 from acgan.training.ema import update_ema
+from acgan.training.regularisers import Regulariser, gradient_penalty
 from acgan.training.state import TrainState
 
 
@@ -53,12 +55,14 @@ PhaseFunction = Callable[[TrainState, "StepPlan", StepInputs], Stats]
 @dataclass(frozen=True)
 class Phase:
     """One part of a step. `halves` names the half batches a discriminator update trains on (True real, False
-    generated): empty for a phase that does not update D on images (G's)."""
+    generated): empty for a phase that does not update D on images (G's). A regulariser's halves say what it
+    penalises (the DDP probe leaves those out: they call D directly)."""
 
     name: str
     run: PhaseFunction
     interval: int = 1
     halves: tuple[bool, ...] = ()
+    kind: str = "update"  # "update": a network's loss; "regulariser": a penalty on D, lazily every `interval` steps
 
     def due(self, step: int) -> bool:
         return step % self.interval == 0
@@ -68,13 +72,16 @@ def _prefixed(prefix: str, stats: Stats) -> Stats:
     return {f"{prefix}{name}": value for name, value in stats.items()}
 
 
-def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
-    """Backward and an optimizer step; with a scaler (fp16), on the scaled loss, skipped when gradients overflow."""
+def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+            before_step: Callable[[], None] | None = None) -> None:  # fmt: skip
+    """Backward and an optimizer step (after `before_step`, e.g. averaging gradients over ranks); with a scaler
+    (fp16), on the scaled loss, skipped when gradients overflow."""
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if before_step is not None:
+        before_step()
     if scaler is None:
-        loss.backward()
         optimizer.step()
     else:
-        scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
 
@@ -160,6 +167,31 @@ def g_update(state: TrainState, plan: StepPlan, inputs: StepInputs) -> Stats:
     return generator_phase(state, plan, z, labels)
 
 
+def d_penalty(state: TrainState, plan: StepPlan, inputs: StepInputs, regulariser: Regulariser) -> Stats:
+    """A lazy gradient penalty update of D (acgan.training.regularisers): R1 on the first real half batch or R2 on a
+    fresh generated one, times gamma / 2 and the interval; the penalty itself as d_r1 / d_r2.
+
+    D is called directly (a double backward through DistributedDataParallel is not supported): its gradients are
+    averaged over the ranks by hand before the step.
+    """
+    count = inputs.batch_size // 2
+    images, labels = inputs.real_half(0) if regulariser.on_real else generated_half(state, count)
+    images = images.detach().requires_grad_(True)  # (B/2, C, H, W)
+    state.opt_d.zero_grad(set_to_none=True)
+    output = state.discriminator(plan.d_view(images, state.rng), labels)
+    penalty = gradient_penalty(output.adv_logits, images)
+    loss = penalty * (regulariser.gamma / 2 * regulariser.interval)
+    _update(loss, state.opt_d, state.scalers["d"] if state.scalers else None,
+            before_step=lambda: average_gradients(state.discriminator, state.world))  # fmt: skip
+    return {f"d_{regulariser.kind}": penalty.detach()}
+
+
+def regulariser_phases(regularisers: tuple[Regulariser, ...]) -> tuple[Phase, ...]:
+    """One phase per penalty, due every `interval` steps."""
+    return tuple(Phase(f"D {reg.kind.upper()}", partial(d_penalty, regulariser=reg), interval=reg.interval,
+                       halves=(reg.on_real,), kind="regulariser") for reg in regularisers)  # fmt: skip
+
+
 def alternating_scheme(d_steps: int) -> tuple[Phase, ...]:
     """The references' scheme: D on real, D on generated (each its own update), d_steps times; then G."""
     d_phases = [phase for index in range(d_steps) for phase in (
@@ -185,13 +217,17 @@ class StepPlan:
     d_updates: str = "alternating"  # a name in SCHEMES
     d_steps: int = 1
     augment: tuple[str, ...] = ()  # DiffAugment transformations, applied to every image D sees
+    regularisers: tuple[Regulariser, ...] = ()  # gradient penalties on D, each a phase after D's updates
     phases: tuple[Phase, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.d_updates not in SCHEMES:
             raise AcganError(f"d_updates must be one of {', '.join(SCHEMES)}, got '{self.d_updates}'")
         if not self.phases:
-            object.__setattr__(self, "phases", SCHEMES[self.d_updates](self.d_steps))
+            scheme = SCHEMES[self.d_updates](self.d_steps)
+            last_d = max(index for index, phase in enumerate(scheme) if phase.halves)
+            phases = (*scheme[: last_d + 1], *regulariser_phases(self.regularisers), *scheme[last_d + 1 :])
+            object.__setattr__(self, "phases", phases)
 
     def d_view(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """What D sees of (B, C, H, W) images: augmented when the plan says so."""
@@ -210,7 +246,7 @@ def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: t
     labels = torch.zeros(2, dtype=torch.int64, device=device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for phase in plan.phases:
-            if not phase.halves:
+            if not phase.halves or phase.kind != "update":
                 continue
             probe.zero_grad(set_to_none=True)
             total = sum(plan.objective.discriminator_loss(probe(images, labels), labels, is_real)[0]
