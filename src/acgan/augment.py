@@ -1,4 +1,11 @@
-"""DiffAugment (Zhao et al. 2020, arXiv 2006.10738): differentiable augmentations of D's inputs.
+"""Differentiable augmentations of everything D sees: DiffAugment (Zhao et al. 2020, arXiv 2006.10738) and ADA
+(Karras et al. 2020, arXiv 2006.06676).
+
+An `Augmentation` is what D sees of a batch (`__call__(images, rng)`), fed the step's statistics afterwards
+(`observe`), with state of its own that a checkpoint saves (`state_dict` / `load_state_dict`): DiffAugment has
+none; ADA keeps its probability p, adjusted from how confident D is on real images.
+
+DiffAugment:
 
 The same kind of random transformation is applied to real and generated images, in D's updates and in
 G's, so D never sees un-augmented images and G's gradient flows through the augmentation. Random draws
@@ -11,6 +18,8 @@ the paper fills with.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -84,3 +93,38 @@ def cutout(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
 
 
 _TRANSFORMS = {"translation": translation, "cutout": cutout, "color": color}
+
+
+class Augmentation:
+    """No augmentation: D sees the images as they are. The base of every augmentation (see the module docstring)."""
+
+    name = "none"
+
+    def __call__(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """(B, C, H, W) images in [-1, 1] -> what D sees of them, differentiable in `images`."""
+        return images
+
+    def observe(self, stats: dict[str, torch.Tensor]) -> None:
+        """The statistics of a step just taken (detached, on the device)."""
+
+    def statistics(self) -> dict[str, torch.Tensor]:
+        """Named scalars to log with the step's statistics."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class DiffAugment(Augmentation):
+    """DiffAugment's policy (parse_policy) applied to every image D sees."""
+
+    name = "diffaugment"
+
+    def __init__(self, policy: tuple[str, ...]) -> None:
+        self.policy = policy
+
+    def __call__(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return diff_augment(images, self.policy, rng)

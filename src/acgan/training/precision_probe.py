@@ -3,6 +3,7 @@ run's own training step (acgan.precision) on throwaway copies of its networks.""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,17 @@ PROBE_EMA_DECAY = 0.999  # any decay: the moving average's cost does not depend 
 def training_workload(config: TrainConfig, model_config: ModelConfig, plan: StepPlan) -> dict[str, Any]:
     """What decides a step's cost (the precision cache's key, with the machine): networks, batch, update scheme."""
     return {"task": "training steps", "model": model_config.to_dict(), "batch_size": config.batch_size,
-            "d_updates": plan.d_updates, "d_steps": plan.d_steps, "augment": list(plan.augment),
+            "d_updates": plan.d_updates, "d_steps": plan.d_steps, "augment": plan.augment.name,
             "regularisers": [[reg.kind, reg.interval] for reg in plan.regularisers],
             "fast_arithmetic": bool(config.fast_arithmetic), "ema": bool(config.ema_decay)}  # fmt: skip
 
 
 def training_step_runner(config: TrainConfig, model_config: ModelConfig, plan: StepPlan,
                          device: torch.device) -> UnitRunner:  # fmt: skip
-    """One training step of fresh networks like the run's, on random images of the run's shape and batch."""
+    """One training step of fresh networks like the run's, on random images of the run's shape and batch (with a
+    copy of the plan: an augmentation with state, ADA's, must not learn from the probe)."""
     assert config.batch_size is not None  # resolved
+    plan = copy.deepcopy(plan)
     state = build_train_state(config, model_config, device)
     count = plan.d_steps * (config.batch_size // 2)
     shape = (count, model_config.channels, model_config.resolution, model_config.resolution)

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from acgan.augment import parse_policy
+from acgan.augment import Augmentation, DiffAugment, parse_policy
 from acgan.checkpoint import (
     CHECKPOINTS_DIR,
     LATEST,
@@ -144,6 +144,8 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
                                                     announce=writer.note) if world.is_main else None, world)  # fmt: skip
     assert choice is not None
     state = build_train_state(config, model_config, device, world, choice.precision)
+    if plan.augment.state_dict():  # an augmentation that learns (ADA): checkpointed with the optimizers
+        state.extras["augment"] = plan.augment
     if world.distributed:
         image_shape = (info.channels, info.resolution, info.resolution)
         wrap_for_ranks(state, device, d_leaves_parameters_unused(state, plan, image_shape))
@@ -184,9 +186,7 @@ def load_training_data(config: TrainConfig, world: World, show_progress: bool) -
 
 def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, StepPlan]:
     """The networks' configuration (heads from the objective, shape from the data) and the step's plan."""
-    augment = parse_policy(config.diffaugment or "")
-    if "color" in augment and info.channels < 3:
-        raise AcganError(f"diffaugment 'color' needs colour images; {info.name} has {info.channels} channel(s)")
+    augment = augmentation(config, info)
     assert config.objective is not None  # resolved
     objective = build_objective(config.objective, config.class_weight, bool(config.d_class_loss_on_fake),
                                 config.d2d_margin, config.d2d_temperature)  # fmt: skip
@@ -194,6 +194,14 @@ def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, 
                                resolution=info.resolution, heads=objective.heads, **model_settings(config))  # fmt: skip
     assert config.d_updates is not None  # resolved
     return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment, regularisers_of(config))
+
+
+def augmentation(config: TrainConfig, info: DatasetInfo) -> Augmentation:
+    """What D sees of the images: DiffAugment's policy, or none."""
+    policy = parse_policy(config.diffaugment or "")
+    if "color" in policy and info.channels < 3:
+        raise AcganError(f"diffaugment 'color' needs colour images; {info.name} has {info.channels} channel(s)")
+    return DiffAugment(policy) if policy else Augmentation()
 
 
 def resumed_data_note(run_dir: Path, info: DatasetInfo, data_record: dict[str, Any]) -> str | None:

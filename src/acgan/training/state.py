@@ -6,7 +6,7 @@ import copy
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -54,6 +54,8 @@ class TrainState:
     train_discriminator: torch.nn.Module | None = None
     scalers: dict[str, torch.amp.GradScaler] | None = None
     ema_settled_at: int | None = None  # the step whose BatchNorm statistics g_ema holds (None: G's, copied)
+    # More parts with state a checkpoint keeps (state_dict / load_state_dict), by name: an augmentation's (ADA's p)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def g_for_training(self) -> torch.nn.Module:
@@ -82,14 +84,19 @@ class TrainState:
         """Optimizer, scaler and every rank's RNG state for train_state.pt (tensors and plain types: loads with
         weights_only=True). A collective call in a distributed run: every rank calls it, rank 0 saves it."""
         rngs = gather_to_main(self._rng_state(), self.world)
-        state: dict[str, Any] = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                                 "step": self.step, "wall_seconds": wall_seconds, "rng": rngs[0],
-                                 "world_size": self.world.size}  # fmt: skip
+        state: dict[str, Any] = {name: part.state_dict() for name, part in self.stateful().items()}
+        state |= {"step": self.step, "wall_seconds": wall_seconds, "rng": rngs[0], "world_size": self.world.size}
         if self.world.distributed:
             state["rank_rng"] = rngs
-        if self.scalers is not None:
-            state["scalers"] = {name: scaler.state_dict() for name, scaler in self.scalers.items()}
         return state
+
+    def stateful(self) -> dict[str, Any]:
+        """The registry of what train_state.pt keeps besides the step and the random streams: every part with
+        state_dict() and load_state_dict(), by the name it is saved under."""
+        parts: dict[str, Any] = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        if self.scalers is not None:
+            parts["scalers"] = _Scalers(self.scalers)
+        return parts | self.extras
 
     def _rng_state(self) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state(), "loop": self.rng.get_state()}
@@ -108,20 +115,32 @@ class TrainState:
                 f"streams continue where they stopped, so another number cannot continue it exactly"
             )
         try:
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
+            for name, part in self.stateful().items():
+                if name in state or name in REQUIRED_PARTS:  # a part added since the checkpoint keeps its start
+                    part.load_state_dict(state[name])
             rng = state["rank_rng"][self.world.rank] if self.world.distributed else state["rng"]
             torch.set_rng_state(rng["torch"])
             self.rng.set_state(rng["loop"])
             if "cuda" in rng and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(rng["cuda"])
-            if self.scalers is not None and "scalers" in state:
-                for name, scaler in self.scalers.items():
-                    scaler.load_state_dict(state["scalers"][name])
             self.step = int(state["step"])
             return float(state["wall_seconds"])
         except (KeyError, IndexError, ValueError, RuntimeError, TypeError) as exc:
             raise AcganError(f"{source}: train state does not fit this run ({exc})") from None
+
+
+REQUIRED_PARTS = ("opt_g", "opt_d")  # every checkpoint has held these
+
+
+class _Scalers(dict[str, torch.amp.GradScaler]):
+    """fp16's gradient scalers of D and G, saved together."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: scaler.state_dict() for name, scaler in self.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, scaler in self.items():
+            scaler.load_state_dict(state[name])
 
 
 def _processes(count: int) -> str:

@@ -22,7 +22,7 @@ from functools import partial
 
 import torch
 
-from acgan.augment import diff_augment
+from acgan.augment import Augmentation
 from acgan.device import autocast
 from acgan.errors import AcganError
 from acgan.models.networks import split_output
@@ -216,7 +216,7 @@ class StepPlan:
     objective: Objective
     d_updates: str = "alternating"  # a name in SCHEMES
     d_steps: int = 1
-    augment: tuple[str, ...] = ()  # DiffAugment transformations, applied to every image D sees
+    augment: Augmentation = field(default_factory=Augmentation)  # what D sees of every image (with state: ADA's p)
     regularisers: tuple[Regulariser, ...] = ()  # gradient penalties on D, each a phase after D's updates
     phases: tuple[Phase, ...] = field(default=(), compare=False)
 
@@ -231,7 +231,7 @@ class StepPlan:
 
     def d_view(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """What D sees of (B, C, H, W) images: augmented when the plan says so."""
-        return diff_augment(images, self.augment, rng) if self.augment else images
+        return self.augment(images, rng)
 
 
 def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: tuple[int, int, int]) -> bool:
