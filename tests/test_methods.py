@@ -64,3 +64,68 @@ def test_a_run_with_penalties_resumes_exactly(colour_folder: Path, tmp_path: Pat
     train(TrainConfig(steps=3, **options), tmp_path / "split", show_progress=False)
     train(TrainConfig(steps=8, **options), tmp_path / "split", resume=True, show_progress=False)
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
+
+
+# --- ADA ---
+
+
+def test_ada_moves_p_by_the_sign_of_ds_confidence_on_real_images() -> None:
+    from acgan.augment import AdaptiveAugment
+
+    ada = AdaptiveAugment(batch_size=64, target=0.6, kimg=100, interval=4)
+    step = 64 * 4 / 100_000  # images per adjustment over images for p to go from 0 to 1
+    for _ in range(3):
+        ada.observe({"d_real_sign": torch.tensor(1.0)})
+    assert float(ada.p) == 0.0  # not yet: every 4th step
+    ada.observe({"d_real_sign": torch.tensor(1.0)})
+    assert float(ada.p) == pytest.approx(step)  # r_t = 1 > 0.6: D overfits, more augmentation
+    for _ in range(4):
+        ada.observe({"d_real_sign": torch.tensor(0.2)})  # r_t = 0.2 < 0.6: less
+    assert float(ada.p) == pytest.approx(0.0)
+    for _ in range(4):
+        ada.observe({"d_real_sign": torch.tensor(-1.0)})
+    assert float(ada.p) == 0.0  # clamped at 0
+    restored = AdaptiveAugment(batch_size=64)
+    restored.load_state_dict(ada.state_dict())
+    assert float(restored.p) == float(ada.p) and restored.seen == ada.seen
+
+
+def test_ada_pipeline_is_the_identity_at_p0_and_changes_every_image_at_p1() -> None:
+    from acgan.augment import ada_pipeline
+
+    images = (torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_(True)
+    same = ada_pipeline(images, torch.tensor(0.0), torch.Generator().manual_seed(1))
+    assert torch.equal(same, images)
+    changed = ada_pipeline(images, torch.tensor(1.0), torch.Generator().manual_seed(1))
+    assert all(not torch.equal(a, b) for a, b in zip(changed, images, strict=True))
+    changed.sum().backward()  # differentiable: G learns through it
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    again = ada_pipeline(images, torch.tensor(1.0), torch.Generator().manual_seed(1))
+    assert torch.equal(changed, again)  # the loop's generator decides every draw
+
+
+def test_ada_translation_mirrors_instead_of_leaving_an_empty_border() -> None:
+    from acgan.augment import _translate_reflect
+
+    ramp = torch.arange(8.0).repeat(8, 1)[None, None]  # (1, 1, 8, 8): column index
+    shifted = _translate_reflect(ramp, torch.tensor([[0.0, 1.0]]))  # right by 1/8 of 8 = 1 column
+    assert shifted[0, 0, 0].tolist() == [1, 0, 1, 2, 3, 4, 5, 6]  # column 0 mirrored from column 1
+
+
+def test_ada_trains_logs_p_and_resumes_exactly(colour_folder: Path, tmp_path: Path) -> None:
+    options = {"dataset": str(colour_folder), "ada": True, "ada_target": 0.01, "ada_kimg": 0.05, "epochs": None,
+               **TINY}  # fmt: skip
+    train(TrainConfig(steps=12, **options), tmp_path / "straight", show_progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    p = [line["ada_p"] for line in lines if "ada_p" in line]
+    assert len(p) == 12 and p[-1] > 0  # a low target: D's confidence pushes p up every 4 steps
+    train(TrainConfig(steps=6, **options), tmp_path / "split", show_progress=False)
+    train(TrainConfig(steps=12, **options), tmp_path / "split", resume=True, show_progress=False)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+
+
+def test_ada_and_diffaugment_together_are_refused() -> None:
+    from acgan.errors import AcganError
+
+    with pytest.raises(AcganError, match="choose one"):
+        TrainConfig(ada=True, diffaugment="translation")

@@ -146,6 +146,13 @@ class TrainConfig:
     diffaugment: str | None = fact(None, preset="diffaugment", training=True, legacy="", metavar="POLICY",
                                    help="DiffAugment: comma-separated translation, cutout, color (colour data), or "
                                    "none.")  # fmt: skip
+    ada: bool = fact(False, training=True, legacy=False, help="ADA: flips, 90-degree rotations, translations, colour "
+                     "and cutout of everything D sees, each with a probability p adjusted from D's overfitting (for "
+                     "small data sets; instead of --diffaugment).")  # fmt: skip
+    ada_target: float = fact(0.6, training=True, legacy=0.6, interval=Interval(0.0, 1.0, low_open=True),
+                             help="ADA: the E[sign(D(real))] p is adjusted toward.")  # fmt: skip
+    ada_kimg: float = fact(100.0, training=True, legacy=100.0, interval=Interval(0.0, 1e6, low_open=True),
+                           help="ADA: thousand images for p to go from 0 to 1.")  # fmt: skip
     d_updates: str | None = fact(None, preset="d_updates", training=True, legacy="alternating",
                                  help="alternating: D on real, D on generated, then G (the references'); joint: one D "
                                  "update on both.")  # fmt: skip
@@ -362,6 +369,8 @@ def validate(config: TrainConfig) -> None:
          "set at least one of epochs, steps or max_minutes"),
         (config.limit is None or config.limit >= (config.batch_size or 2) // 2, "limit must be at least half a batch"),
         (config.metrics_every >= 1, "metrics_every must be >= 1"),
+        (not (config.ada and parse_policy(config.diffaugment or "")),
+         "ada and diffaugment both augment what D sees; choose one (--diffaugment none with --ada)"),
         (config.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
     ]  # fmt: skip
     for ok, message in checks:

@@ -59,6 +59,7 @@ class Objective:
         """D's loss on a half batch of all-real or all-generated images with their (B,) labels."""
         source = self.source_d(output.adv_logits, is_real)
         stats = {"source": source.detach(), "acc": source_accuracy(output.adv_logits.detach(), is_real),
+                 "sign": output.adv_logits.detach().float().sign().mean(),  # ADA's overfitting heuristic r_t
                  "class_acc": class_accuracy(output.class_logits.detach(), labels)}  # fmt: skip
         conditional = self.class_d(output, labels, is_real)
         if conditional is None:

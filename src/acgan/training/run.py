@@ -6,12 +6,13 @@ The loop (acgan.training.loop) reads a Run; everything that decides what is trai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from acgan.augment import Augmentation, DiffAugment, parse_policy
+from acgan.augment import AdaptiveAugment, Augmentation, DiffAugment, parse_policy
 from acgan.checkpoint import (
     CHECKPOINTS_DIR,
     LATEST,
@@ -30,7 +31,7 @@ from acgan.models.networks import ModelConfig
 from acgan.objectives import build_objective
 from acgan.precision import PrecisionChoice
 from acgan.sampling import make_latents
-from acgan.training.distributed import World, barrier, broadcast_from_main
+from acgan.training.distributed import SINGLE_PROCESS, World, barrier, broadcast_from_main, mean_over_ranks
 from acgan.training.precision_probe import training_precision
 from acgan.training.regularisers import regularisers_of
 from acgan.training.run_writer import NullWriter, ProgressGrid, RunWriter, Writer
@@ -133,7 +134,7 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
     info = dataset.info
     data_record = {"num_images": len(dataset), "fingerprint": dataset.content_fingerprint()}
     resumed_note = resumed_data_note(run_dir, info, data_record) if resume else None
-    model_config, plan = training_plan(config, info)
+    model_config, plan = training_plan(config, info, world, device)
     tune_for(device)
     assert config.batch_size is not None  # resolved
     require_memory(training_step_bytes(model_config, config.batch_size), device,
@@ -184,9 +185,10 @@ def load_training_data(config: TrainConfig, world: World, show_progress: bool) -
     return dataset
 
 
-def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, StepPlan]:
+def training_plan(config: TrainConfig, info: DatasetInfo, world: World = SINGLE_PROCESS,
+                  device: torch.device | None = None) -> tuple[ModelConfig, StepPlan]:  # fmt: skip
     """The networks' configuration (heads from the objective, shape from the data) and the step's plan."""
-    augment = augmentation(config, info)
+    augment = augmentation(config, info, world, device or torch.device("cpu"))
     assert config.objective is not None  # resolved
     objective = build_objective(config.objective, config.class_weight, bool(config.d_class_loss_on_fake),
                                 config.d2d_margin, config.d2d_temperature)  # fmt: skip
@@ -196,8 +198,12 @@ def training_plan(config: TrainConfig, info: DatasetInfo) -> tuple[ModelConfig, 
     return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment, regularisers_of(config))
 
 
-def augmentation(config: TrainConfig, info: DatasetInfo) -> Augmentation:
-    """What D sees of the images: DiffAugment's policy, or none."""
+def augmentation(config: TrainConfig, info: DatasetInfo, world: World, device: torch.device) -> Augmentation:
+    """What D sees of the images: ADA's pipeline, DiffAugment's policy, or none."""
+    if config.ada:
+        assert config.batch_size is not None  # resolved
+        return AdaptiveAugment(config.batch_size * world.size, config.ada_target, config.ada_kimg, device=device,
+                               reduce=partial(mean_over_ranks, world=world))  # fmt: skip
     policy = parse_policy(config.diffaugment or "")
     if "color" in policy and info.channels < 3:
         raise AcganError(f"diffaugment 'color' needs colour images; {info.name} has {info.channels} channel(s)")

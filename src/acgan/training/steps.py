@@ -292,4 +292,6 @@ def training_step(
     if state.g_ema is not None:
         update_ema(state.g_ema, state.generator, ema_decay)
     state.step += 1
-    return {name: value for stats in runs.values() for name, value in _mean_stats(stats).items()}
+    stats = {name: value for phase_stats in runs.values() for name, value in _mean_stats(phase_stats).items()}
+    plan.augment.observe(stats)
+    return stats | plan.augment.statistics()
