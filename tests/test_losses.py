@@ -114,7 +114,8 @@ def test_acgan_objective_hand_computed() -> None:
     label = torch.tensor([1])
     loss, stats = Objective().discriminator_loss(out, label, is_real=True)
     assert float(loss) == pytest.approx(softplus(-1.0) + ce([0, 2, 0], 1), rel=1e-6)
-    assert set(stats) == {"source", "class", "acc", "class_acc"} and float(stats["class_acc"]) == 1.0
+    assert set(stats) == {"source", "class", "acc", "sign", "class_acc"} and float(stats["class_acc"]) == 1.0
+    assert float(stats["sign"]) == 1.0  # D(x) = 1 > 0: confident the image is real
     loss, stats = Objective().discriminator_loss(out, label, is_real=False)
     assert float(loss) == pytest.approx(softplus(1.0) + ce([0, 2, 0], 1), rel=1e-6)
     loss, stats = Objective(class_weight=0.5, class_on_fake=False).discriminator_loss(out, label, is_real=False)
