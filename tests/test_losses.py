@@ -188,10 +188,10 @@ def test_every_objective_runs_on_the_heads_it_declares(name: str) -> None:
     config = ModelConfig("dcgan", num_classes=3, heads=OBJECTIVES[name].heads)
     discriminator = build_discriminator(config)
     images, labels = torch.rand(6, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
-    for is_real in (True, False):
-        loss, stats = objective.discriminator_loss(discriminator(images, labels), labels, is_real)
-        loss.backward()
-        assert torch.isfinite(loss) and all(torch.isfinite(v) for v in stats.values())
+    halves = [(discriminator(images, labels), labels, is_real) for is_real in (True, False)]
+    loss, stats = objective.discriminator_losses(halves)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(v) for v in stats.values())
     assert discriminator(images, labels).class_logits.shape == (6, 3)
 
 
@@ -208,8 +208,8 @@ def test_discriminator_phase_updates_only_d(name: str) -> None:
     plan = StepPlan(build_objective(name, 1.0, OBJECTIVES[name].class_on_fake))  # type: ignore[arg-type]
     g_before = [p.clone() for p in state.generator.parameters()]
     d_before = [p.clone() for p in state.discriminator.parameters()]
-    images = torch.rand(4, 1, 28, 28) * 2 - 1
-    discriminator_phase(state, plan, [(images, torch.tensor([0, 1, 2, 3]), True)])
+    images, labels = torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 3])
+    discriminator_phase(state, plan, [(images, labels, True), (images.flip(0), labels, False)])
     assert all(torch.equal(a, b) for a, b in zip(g_before, state.generator.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d_before, state.discriminator.parameters(), strict=True))
 
@@ -220,7 +220,8 @@ def test_generator_phase_updates_only_g_and_leaves_d_trainable(name: str) -> Non
     plan = StepPlan(build_objective(name, 1.0, OBJECTIVES[name].class_on_fake))  # type: ignore[arg-type]
     g_before = [p.clone() for p in state.generator.parameters()]
     d_before = [p.clone() for p in state.discriminator.parameters()]
-    stats = generator_phase(state, plan, torch.randn(4, 100), torch.tensor([0, 1, 2, 3]))
+    real = (torch.rand(2, 1, 28, 28) * 2 - 1, torch.tensor([0, 1]))  # a paired objective's partners
+    stats = generator_phase(state, plan, torch.randn(4, 100), torch.tensor([0, 1, 2, 3]), real)
     assert all(name.startswith("g_") for name in stats)
     assert all(torch.equal(a, b) for a, b in zip(d_before, state.discriminator.parameters(), strict=True))
     assert all(p.grad is None for p in state.discriminator.parameters())

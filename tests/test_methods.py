@@ -129,3 +129,58 @@ def test_ada_and_diffaugment_together_are_refused() -> None:
 
     with pytest.raises(AcganError, match="choose one"):
         TrainConfig(ada=True, diffaugment="translation")
+
+
+# --- Objectives: relativistic pairing, projection ---
+
+
+def test_relativistic_pairing_by_hand() -> None:
+    from acgan.losses import paired_with, relativistic_pairing
+
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0])
+    softplus = lambda t: float(torch.nn.functional.softplus(torch.tensor(t)))  # noqa: E731
+    assert float(relativistic_pairing(real, fake)) == pytest.approx((softplus(-1.0) + softplus(1.0)) / 2)
+    assert paired_with(torch.tensor([1.0, 2.0]), 5).tolist() == [1, 2, 1, 2, 1]
+
+
+def test_projection_adds_the_label_embedding_dot_the_features() -> None:
+    from acgan.models import ModelConfig, build_discriminator
+
+    d = build_discriminator(ModelConfig("dcgan", num_classes=3, width=4, heads=("projection",)))
+    images, labels = torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 1])
+    features = d.trunk(images)
+    expected = d.adv_head(features).squeeze(1) + (d.projection(labels) * features).sum(1)
+    out = d(images, labels)
+    torch.testing.assert_close(out.adv_logits, expected)
+    torch.testing.assert_close(out.class_logits, features @ d.projection.weight.T)  # every class's projection score
+    torch.testing.assert_close(d(images).adv_logits, d.adv_head(features).squeeze(1))  # no labels: no projection
+
+
+@pytest.mark.parametrize("objective", ["hinge+proj", "rpgan+proj", "rpgan+ac", "rpgan+adc", "adc+proj"])
+def test_each_new_objective_trains(colour_folder: Path, tmp_path: Path, objective: str) -> None:
+    from acgan.sampling import load_generator
+
+    run = tmp_path / "run"
+    train(TrainConfig(dataset=str(colour_folder), objective=objective, steps=2, epochs=None, **TINY), run,
+          show_progress=False)  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    expected = "joint" if objective.startswith("rpgan") else "alternating"  # a paired loss needs both halves at once
+    assert config["train"]["d_updates"] == expected
+    assert ("projection" in config["model"]["heads"]) == objective.endswith("proj")
+    line = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert ("d_source" in line) == objective.startswith("rpgan") and "g_source" in line
+    assert load_generator(run).sample([0, 1], seed=0).shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"objective": "rpgan+adc", "d_updates": "alternating"}, "--d-updates joint"),
+     ({"objective": "reacgan+proj"}, "not offered: ReACGAN's class proxies"),
+     ({"objective": "rpgan"}, "does not condition on the class")],
+)  # fmt: skip
+def test_combinations_that_make_no_sense_are_refused_in_one_line(changes: dict, message: str) -> None:
+    from acgan.config import resolve_config
+    from acgan.errors import AcganError
+
+    with pytest.raises(AcganError, match=message):
+        resolve_config(TrainConfig(**changes))

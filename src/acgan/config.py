@@ -57,7 +57,8 @@ _ABSENT = object()
 def fact(default: Any, *, preset: str | None = None, resumable: bool = False, training: bool = False,
          legacy: Any = _ABSENT, interval: Interval | None = None, model: bool = False, help: str = "",
          choices: tuple[str, ...] | Callable[[], list[str]] | None = None, bounds: tuple[int, int | None] | None = None,
-         flag: str = "", metavar: str = "", folder: bool = False) -> Any:  # fmt: skip
+         flag: str = "", metavar: str = "", folder: bool = False,
+         check: Callable[[Any], str | None] | None = None) -> Any:  # fmt: skip
     """A TrainConfig field and what is known about it, kept in its metadata (the lists below and the options of
     `acgan train` are derived from it):
 
@@ -67,11 +68,12 @@ def fact(default: Any, *, preset: str | None = None, resumable: bool = False, tr
     range a float is used in; model: the acgan.models.ModelConfig setting of the same name (its range is
     declared there). The command line: `help` makes the field an option of `acgan train` (--field-name, a
     --x/--no-x pair for a boolean, or `flag`'s spelling), `choices` its values, `bounds` an integer's (low,
-    high or None), `metavar` its placeholder, `folder` an existing folder.
+    high or None), `metavar` its placeholder, `folder` an existing folder; `check(value)` says why a value is
+    refused (instead of the choices' generic line).
     """
     metadata = {"preset": preset, "resumable": resumable, "training": training, "interval": interval, "model": model,
                 "help": help, "choices": choices, "bounds": bounds, "flag": flag, "metavar": metavar,
-                "folder": folder}  # fmt: skip
+                "folder": folder, "check": check}  # fmt: skip
     if legacy is not _ABSENT:
         metadata["legacy"] = legacy
     return dataclasses.field(default=default, metadata=metadata)
@@ -87,6 +89,16 @@ def _objective_names() -> list[str]:
     from acgan.objectives import OBJECTIVES  # deferred: keeps `import acgan.config` light
 
     return list(OBJECTIVES)
+
+
+def _objective_problem(name: str) -> str | None:
+    from acgan.objectives import objective_class
+
+    try:
+        objective_class(name)
+    except AcganError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class TrainConfig:
     beta1: float = fact(0.5, interval=UNIT)
     beta2: float = fact(0.999, interval=UNIT)
     objective: str | None = fact(None, preset="objective", training=True, legacy="acgan", choices=_objective_names,
+                                 check=_objective_problem,
                                  help="Training objective; see `acgan objectives`.")  # fmt: skip
     class_weight: float = fact(1.0, training=True, interval=Interval(0.0, 1000.0, low_open=True),
                                help="Weight of the class terms (lambda).")  # fmt: skip
@@ -280,6 +293,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     preset = get_preset(config.preset)
     changes = {name: getattr(preset, attr) for name, attr in PRESET_DEFAULTS.items() if getattr(config, name) is None}
     objective = objective_class(changes.get("objective", config.objective) or preset.objective)
+    if objective.paired and config.d_updates is None:
+        changes["d_updates"] = "joint"  # its loss pairs the real and generated halves of one D update
     if config.d_class_loss_on_fake is None:
         changes["d_class_loss_on_fake"] = (
             objective.class_on_fake_default
@@ -322,6 +337,9 @@ def _check_objective_options(config: TrainConfig) -> None:
             f"objective '{objective.name}' fixes where D's class loss applies ({where}); "
             "leave d_class_loss_on_fake unset"
         )
+    if objective.paired and config.d_updates != "joint":
+        raise AcganError(f"objective '{objective.name}' compares real and generated images in one D update; it trains "
+                         "with --d-updates joint (its default), not alternating")  # fmt: skip
     if objective.name != "reacgan" and (config.d2d_margin is not None or config.d2d_temperature is not None):
         raise AcganError(f"d2d_margin and d2d_temperature apply to objective 'reacgan' only, not '{objective.name}'")
 
@@ -384,6 +402,8 @@ def _field_problem(spec: dataclasses.Field[Any], value: Any) -> str | None:
     from acgan.models.networks import setting_problem
 
     meta = spec.metadata
+    if meta.get("check") is not None:
+        return meta["check"](value)
     choices = meta.get("choices")
     if choices is not None:
         allowed = list(choices() if callable(choices) else choices)

@@ -36,6 +36,21 @@ def hinge_generator(adv_logits: torch.Tensor) -> torch.Tensor:
     return -adv_logits.float().mean()
 
 
+def relativistic_pairing(better: torch.Tensor, worse: torch.Tensor) -> torch.Tensor:
+    """The relativistic pairing loss of R3GAN (Huang et al. 2024, arXiv 2501.05441, eq. 2), mean over pairs:
+    E[f(worse - better)] with f = softplus, i.e. -log sigmoid(better - worse): `better` should score above `worse`.
+
+    D minimises relativistic_pairing(D(real), D(fake)), G minimises relativistic_pairing(D(fake), D(real)).
+    (B,) logits each, paired in order.
+    """
+    return F.softplus(worse.float() - better.float()).mean()
+
+
+def paired_with(logits: torch.Tensor, count: int) -> torch.Tensor:
+    """(count,) logits from (N,) logits repeated in order: a partner for each of `count` others."""
+    return logits.repeat((count + len(logits) - 1) // len(logits))[:count]
+
+
 def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of (B, K) logits against (B,) int64 labels in [0, K) (softmax applied here)."""
     return F.cross_entropy(class_logits.float(), labels)

@@ -18,7 +18,7 @@ Every class term is multiplied by `class_weight` (lambda in the papers).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -29,6 +29,8 @@ from acgan.losses import (
     data_to_data_cross_entropy,
     hinge_discriminator,
     hinge_generator,
+    paired_with,
+    relativistic_pairing,
     source_accuracy,
     source_bce,
     source_loss,
@@ -36,6 +38,10 @@ from acgan.losses import (
 from acgan.models.networks import DiscriminatorOutput
 
 Stats = dict[str, torch.Tensor]  # named scalar tensors, detached
+
+
+def prefixed(prefix: str, stats: Stats) -> Stats:
+    return {f"{prefix}{name}": value for name, value in stats.items()}
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,19 @@ class Objective:
     heads: ClassVar[tuple[str, ...]] = ("class",)
     class_on_fake_default: ClassVar[bool | None] = True  # None: the objective fixes where its class terms apply
     description: ClassVar[str] = "AC-GAN (Odena et al. 2016): BCE + cross-entropy on real and generated images"
+    paired: ClassVar[bool] = False  # its adversarial term compares real and generated images (one D update on both)
+
+    def discriminator_losses(self, halves: list[tuple[DiscriminatorOutput, torch.Tensor, bool]]) -> tuple[torch.Tensor, Stats]:  # fmt: skip
+        """D's loss on the half batches of one update [(output, (B,) labels, is_real)]: the halves' losses summed;
+        statistics prefixed d_real_ / d_fake_."""
+        total: torch.Tensor | None = None
+        stats: Stats = {}
+        for output, labels, is_real in halves:
+            loss, terms = self.discriminator_loss(output, labels, is_real)
+            total = loss if total is None else total + loss
+            stats.update(prefixed("d_real_" if is_real else "d_fake_", terms))
+        assert total is not None, "a D update needs at least one half batch"
+        return total, stats
 
     def discriminator_loss(self, output: DiscriminatorOutput, labels: torch.Tensor, is_real: bool) -> tuple[torch.Tensor, Stats]:  # fmt: skip
         """D's loss on a half batch of all-real or all-generated images with their (B,) labels."""
@@ -68,8 +87,10 @@ class Objective:
         stats.update(terms)
         return source + self.class_weight * klass, stats
 
-    def generator_loss(self, output: DiscriminatorOutput, labels: torch.Tensor) -> tuple[torch.Tensor, Stats]:
-        """G's loss on D's output for a batch of its images made for (B,) labels."""
+    def generator_loss(self, output: DiscriminatorOutput, labels: torch.Tensor,
+                       real: DiscriminatorOutput | None = None) -> tuple[torch.Tensor, Stats]:  # fmt: skip
+        """G's loss on D's output for a batch of its images made for (B,) labels (`real`: D's output on real
+        images, which only a paired objective reads)."""
         source = self.source_g(output.adv_logits)
         klass, terms = self.class_g(output, labels)
         return source + self.class_weight * klass, {"source": source.detach(), **terms}
@@ -228,15 +249,142 @@ class DataToDataObjective(Objective):
         return d2d, {"d2d": d2d.detach()}
 
 
+class NoClassTerm:
+    """No class loss: D is conditioned through its projection head alone (a mixin before an Objective)."""
+
+    class_on_fake: bool = False
+    class_on_fake_default: ClassVar[bool | None] = None
+
+    def class_d(self, output: DiscriminatorOutput, labels: torch.Tensor, is_real: bool) -> None:
+        return None
+
+    def class_g(self, output: DiscriminatorOutput, labels: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+        return output.adv_logits.new_zeros((), dtype=torch.float32), {}
+
+
+class RelativisticPairing:
+    """R3GAN's relativistic pairing loss (Huang et al. 2024, arXiv 2501.05441, eq. 2) as the adversarial term, with
+    the class terms of the Objective it is mixed into (a mixin before it):
+
+        D: E[softplus(D(G(z, c)) - D(x))] + lambda L_class;   G: E[softplus(D(x) - D(G(z, c)))] + lambda L_class^G
+
+    with real x and generated G(z, c) paired in order (fewer real images are repeated). It needs a real and a
+    generated half batch in one D update (--d-updates joint) and D's output on real images in G's update.
+    """
+
+    paired: ClassVar[bool] = True
+    class_weight: float
+    class_d: Any
+    class_g: Any
+
+    def discriminator_losses(self, halves: list[tuple[DiscriminatorOutput, torch.Tensor, bool]]) -> tuple[torch.Tensor, Stats]:  # fmt: skip
+        real = [half for half in halves if half[2]]
+        fake = [half for half in halves if not half[2]]
+        if len(real) != 1 or len(fake) != 1:
+            raise AcganError("the relativistic pairing loss compares real and generated images in one D update: "
+                             "train it with --d-updates joint")  # fmt: skip
+        real_out, fake_out = real[0][0], fake[0][0]
+        adversarial = relativistic_pairing(real_out.adv_logits, paired_with(fake_out.adv_logits,
+                                                                            len(real_out.adv_logits)))  # fmt: skip
+        total, stats = adversarial, {"d_source": adversarial.detach()}
+        for output, labels, is_real in (real[0], fake[0]):
+            terms = {"acc": source_accuracy(output.adv_logits.detach(), is_real),
+                     "sign": output.adv_logits.detach().float().sign().mean(),
+                     "class_acc": class_accuracy(output.class_logits.detach(), labels)}  # fmt: skip
+            conditional = self.class_d(output, labels, is_real)
+            if conditional is not None:
+                total = total + self.class_weight * conditional[0]
+                terms.update(conditional[1])
+            stats.update(prefixed("d_real_" if is_real else "d_fake_", terms))
+        return total, stats
+
+    def generator_loss(self, output: DiscriminatorOutput, labels: torch.Tensor,
+                       real: DiscriminatorOutput | None = None) -> tuple[torch.Tensor, Stats]:  # fmt: skip
+        assert real is not None, "a paired objective's G loss needs D's output on real images"
+        partners = paired_with(real.adv_logits.detach(), len(output.adv_logits))
+        adversarial = relativistic_pairing(output.adv_logits, partners)
+        klass, terms = self.class_g(output, labels)
+        return adversarial + self.class_weight * klass, {"source": adversarial.detach(), **terms}
+
+
+@dataclass(frozen=True)
+class HingeProjectionObjective(NoClassTerm, HingeObjective):
+    """The projection discriminator (Miyato & Koyama 2018, arXiv 1802.05637, eq. 3) with the hinge loss, as in SNGAN
+    and BigGAN: D(x, y) = psi(phi(x)) + embed(y) . phi(x); no class loss (the label enters D's logit)."""
+
+    class_on_fake: bool = False
+    name: ClassVar[str] = "hinge+proj"
+    heads: ClassVar[tuple[str, ...]] = ("projection",)
+    description: ClassVar[str] = "hinge loss, projection discriminator (Miyato & Koyama 2018; SNGAN, BigGAN)"
+
+
+@dataclass(frozen=True)
+class RelativisticProjectionObjective(RelativisticPairing, NoClassTerm, Objective):
+    """R3GAN's loss with a projection discriminator (its conditional form)."""
+
+    class_on_fake: bool = False
+    name: ClassVar[str] = "rpgan+proj"
+    heads: ClassVar[tuple[str, ...]] = ("projection",)
+    description: ClassVar[str] = "relativistic pairing (R3GAN, Huang et al. 2024), projection discriminator"
+
+
+@dataclass(frozen=True)
+class RelativisticClassObjective(RelativisticPairing, Objective):
+    """R3GAN's loss with AC-GAN's class terms (cross-entropy on real and generated images)."""
+
+    name: ClassVar[str] = "rpgan+ac"
+    class_on_fake_default: ClassVar[bool | None] = True
+    description: ClassVar[str] = "relativistic pairing (R3GAN) + AC-GAN's cross-entropy"
+
+
+@dataclass(frozen=True)
+class RelativisticDiscriminativeObjective(RelativisticPairing, DiscriminativeClassifierObjective):
+    """R3GAN's loss with ADC-GAN's 2K-way classifier."""
+
+    name: ClassVar[str] = "rpgan+adc"
+    description: ClassVar[str] = "relativistic pairing (R3GAN) + ADC-GAN's 2K-way classifier"
+
+
+@dataclass(frozen=True)
+class DiscriminativeProjectionObjective(DiscriminativeClassifierObjective):
+    """ADC-GAN with a projection head too: the label conditions D's logit as well as its 2K-way classifier."""
+
+    name: ClassVar[str] = "adc+proj"
+    heads: ClassVar[tuple[str, ...]] = ("adc", "projection")
+    description: ClassVar[str] = "ADC-GAN + projection discriminator"
+
+
+@dataclass(frozen=True)
+class RelativisticDiscriminativeProjectionObjective(RelativisticPairing, DiscriminativeClassifierObjective):
+    """R3GAN's loss, ADC-GAN's classifier and a projection head."""
+
+    name: ClassVar[str] = "rpgan+adc+proj"
+    heads: ClassVar[tuple[str, ...]] = ("adc", "projection")
+    description: ClassVar[str] = "relativistic pairing (R3GAN) + ADC-GAN + projection discriminator"
+
+
 OBJECTIVES: dict[str, type[Objective]] = {
     cls.name: cls
     for cls in (Objective, KerasObjective, HingeObjective, TwinObjective, DiscriminativeClassifierObjective,
-                DataToDataObjective)
+                DataToDataObjective, HingeProjectionObjective, DiscriminativeProjectionObjective,
+                RelativisticClassObjective, RelativisticDiscriminativeObjective, RelativisticProjectionObjective,
+                RelativisticDiscriminativeProjectionObjective)
+}  # fmt: skip
+# Combinations that are not offered, and why (asked for by name, they are refused with the reason).
+REFUSED = {
+    "reacgan+proj": "ReACGAN's class proxies already condition D on the label through its embedding",
+    "tac+proj": "TAC-GAN's twin classifier needs D's logit to judge real/generated alone",
+    "keras+proj": "keras reproduces the Keras example; use hinge+proj, adc+proj or rpgan+proj",
+    "hinge+ac": "hinge is already AC-GAN's class loss with the hinge loss (ACGAN-Mod): use hinge",
+    "rpgan": "the relativistic pairing loss alone does not condition on the class: use rpgan+proj, rpgan+ac or "
+             "rpgan+adc",
 }  # fmt: skip
 
 
 def objective_class(name: str) -> type[Objective]:
     """The objective registered as `name`; AcganError listing the known names otherwise."""
+    if name in REFUSED:
+        raise AcganError(f"objective '{name}' is not offered: {REFUSED[name]}")
     try:
         return OBJECTIVES[name]
     except KeyError:

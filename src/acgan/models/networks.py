@@ -164,6 +164,23 @@ def _fill_embed(d: Discriminator, features: torch.Tensor, labels: torch.Tensor |
     out.setdefault("class_logits", cosines)
 
 
+def _projection(features: int, k: int) -> nn.Module:
+    embedding = nn.Embedding(k, features)
+    nn.init.xavier_uniform_(embedding.weight)  # as SNGAN's projection discriminator
+    return embedding
+
+
+def _fill_projection(
+    d: Discriminator, features: torch.Tensor, labels: torch.Tensor | None, out: dict[str, Any]
+) -> None:
+    """Miyato & Koyama 2018, eq. 3: the logit gains embed(y) . phi(x); every class's such score is the class scores."""
+    weight = d.get_parameter("projection.weight")  # (K, F)
+    scores = features @ weight.T  # (B, K)
+    if labels is not None:
+        out["adv_logits"] = out["adv_logits"] + scores.gather(1, labels[:, None]).squeeze(1) * d.condition_strength
+    out.setdefault("class_logits", scores)
+
+
 # Heads in the order their modules are built (initialisation draws random numbers in this order).
 HEAD_REGISTRY: dict[str, Head] = {head.name: head for head in (
     Head("class", {"class_head": _linear(lambda k: k)}, _fill_class),
@@ -171,6 +188,7 @@ HEAD_REGISTRY: dict[str, Head] = {head.name: head for head in (
     Head("adc", {"adc_head": _linear(lambda k: 2 * k)}, _fill_adc),
     Head("embed", {"embed_head": _linear(lambda k: EMBED_DIM),
                    "proxies": lambda features, k: nn.Embedding(k, EMBED_DIM)}, _fill_embed),
+    Head("projection", {"projection": _projection}, _fill_projection),
 )}  # fmt: skip
 
 
@@ -181,6 +199,8 @@ class Discriminator(nn.Module):
     forward(x: (B, C, H, W) in [-1, 1], labels: (B,) int64 or None) -> DiscriminatorOutput. Labels are read only by
     heads that condition on them (the class proxies of "embed"); every other head sees the image alone.
     """
+
+    condition_strength = 1.0  # how much the label counts in D's logit (a conditioning ramp lowers it early on)
 
     def __init__(self, config: ModelConfig, trunk: nn.Module, feature_dim: int) -> None:
         super().__init__()

@@ -109,11 +109,15 @@ def build_discriminator(config: ModelConfig, seed: int = 0) -> Discriminator:
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al. 2018) on every Conv2d and Linear weight of `module`, in place.
+    """Spectral normalisation (Miyato et al. 2018) on every Conv2d and Linear weight of `module` (and a projection
+    head's class embedding), in place.
 
     One power iteration per training forward pass, as in the paper; the weights keep their initialisation.
     """
     for child in list(module.modules()):
         if isinstance(child, nn.Conv2d | nn.Linear):
             spectral_norm(child)
+    projection = getattr(module, "projection", None)
+    if isinstance(projection, nn.Embedding):  # the projection head's class embedding, as SNGAN's (SNEmbedding)
+        spectral_norm(projection)
     return module

@@ -26,7 +26,7 @@ from acgan.augment import Augmentation
 from acgan.device import autocast
 from acgan.errors import AcganError
 from acgan.models.networks import split_output
-from acgan.objectives import Objective, Stats
+from acgan.objectives import Objective, Stats, prefixed
 from acgan.training.distributed import average_gradients
 from acgan.training.ema import update_ema
 from acgan.training.regularisers import Regulariser, gradient_penalty
@@ -68,10 +68,6 @@ class Phase:
         return step % self.interval == 0
 
 
-def _prefixed(prefix: str, stats: Stats) -> Stats:
-    return {f"{prefix}{name}": value for name, value in stats.items()}
-
-
 def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
             before_step: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Backward and an optimizer step (after `before_step`, e.g. averaging gradients over ranks); with a scaler
@@ -103,32 +99,34 @@ def discriminator_phase(
         outputs = split_output(together, [len(v[1]) for v in views])
     else:
         outputs = [discriminator(images, labels) for images, labels in views]
-    total: torch.Tensor | None = None
-    stats: Stats = {}
-    for output, (_, labels, is_real) in zip(outputs, halves, strict=True):
-        loss, terms = plan.objective.discriminator_loss(output, labels, is_real)
-        total = loss if total is None else total + loss
-        stats.update(_prefixed("d_real_" if is_real else "d_fake_", terms))
-    assert total is not None
+    total, stats = plan.objective.discriminator_losses(
+        [(output, labels, is_real) for output, (_, labels, is_real) in zip(outputs, halves, strict=True)]
+    )
     _update(total, state.opt_d, state.scalers["d"] if state.scalers else None)
     return stats
 
 
-def generator_phase(state: TrainState, plan: StepPlan, z: torch.Tensor, labels: torch.Tensor) -> Stats:
-    """One G update on a full batch of latents (B, z_dim) and labels (B,) through a frozen D; g_ statistics.
+def generator_phase(state: TrainState, plan: StepPlan, z: torch.Tensor, labels: torch.Tensor,
+                    real: tuple[torch.Tensor, torch.Tensor] | None = None) -> Stats:  # fmt: skip
+    """One G update on a full batch of latents (B, z_dim) and labels (B,) through a frozen D; g_ statistics. A
+    paired objective also gets D's output on the `real` images (B/2, C, H, W) and labels (B/2,).
 
     D is called directly, never through its DDP wrapper: it has no gradients to average in this phase.
     """
     state.discriminator.requires_grad_(False)  # no gradient bookkeeping for D's weights in this phase
     try:
         state.opt_g.zero_grad(set_to_none=True)
+        real_output = None
+        if plan.objective.paired and real is not None:
+            with torch.no_grad():  # the real images' scores are constants of G's loss
+                real_output = state.discriminator(plan.d_view(real[0], state.rng), real[1])
         images = state.g_for_training(z, labels)  # (B, C, H, W)
         output = state.discriminator(plan.d_view(images, state.rng), labels)
-        loss, terms = plan.objective.generator_loss(output, labels)
+        loss, terms = plan.objective.generator_loss(output, labels, real_output)
         _update(loss, state.opt_g, state.scalers["g"] if state.scalers else None)
     finally:
         state.discriminator.requires_grad_(True)
-    return _prefixed("g_", terms)
+    return prefixed("g_", terms)
 
 
 def generated_half(state: TrainState, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,7 +162,7 @@ def g_update(state: TrainState, plan: StepPlan, inputs: StepInputs) -> Stats:
     config, device = state.generator.config, state.rng.device
     z = torch.randn(inputs.batch_size, config.z_dim, generator=state.rng, device=device)  # (B, z_dim)
     labels = torch.randint(config.num_classes, (inputs.batch_size,), generator=state.rng, device=device)  # (B,)
-    return generator_phase(state, plan, z, labels)
+    return generator_phase(state, plan, z, labels, inputs.real_half(0))
 
 
 def d_penalty(state: TrainState, plan: StepPlan, inputs: StepInputs, regulariser: Regulariser) -> Stats:
@@ -249,9 +247,8 @@ def d_leaves_parameters_unused(state: TrainState, plan: StepPlan, image_shape: t
             if not phase.halves or phase.kind != "update":
                 continue
             probe.zero_grad(set_to_none=True)
-            total = sum(plan.objective.discriminator_loss(probe(images, labels), labels, is_real)[0]
-                        for is_real in phase.halves)  # fmt: skip
-            assert isinstance(total, torch.Tensor)
+            total, _ = plan.objective.discriminator_losses([(probe(images, labels), labels, is_real)
+                                                            for is_real in phase.halves])  # fmt: skip
             total.backward()
             if any(param.grad is None for param in probe.parameters()):
                 return True
