@@ -527,7 +527,7 @@ def list_presets() -> None:
 def list_objectives() -> None:
     """List the training objectives (`acgan train --objective NAME`)."""
     for name, objective in OBJECTIVES.items():
-        click.echo(f"{name:<10}{objective.description}")
+        click.echo(f"{name:<16}{objective.description}")
 
 
 @cli.command()
