@@ -184,3 +184,70 @@ def test_combinations_that_make_no_sense_are_refused_in_one_line(changes: dict, 
 
     with pytest.raises(AcganError, match=message):
         resolve_config(TrainConfig(**changes))
+
+
+# --- Architectures: class-conditional BatchNorm, minibatch standard deviation, the resnet preset ---
+
+
+def test_class_conditional_batch_norm_by_hand() -> None:
+    from acgan.models.layers import ConditionalBatchNorm2d
+
+    cbn = ConditionalBatchNorm2d(3, 2)
+    x, condition = torch.randn(4, 3, 5, 5), torch.randn(4, 2)
+    normed = torch.nn.functional.batch_norm(x, None, None, training=True)
+    expected = (
+        normed * (1 + condition @ cbn.gain.weight.T)[:, :, None, None]
+        + (condition @ cbn.bias.weight.T)[:, :, None, None]
+    )
+    torch.testing.assert_close(cbn(x, condition), expected)
+    plain = cbn(x, torch.zeros(4, 2))  # no class information: plain BatchNorm, gain 1, bias 0
+    torch.testing.assert_close(plain, normed)
+
+
+def test_minibatch_standard_deviation_by_hand() -> None:
+    from acgan.models.layers import MinibatchStd
+
+    x = torch.randn(8, 2, 3, 3)
+    out = MinibatchStd(group=4)(x)
+    assert out.shape == (8, 3, 3, 3) and torch.equal(out[:, :2], x)
+    for image in range(8):  # image i is grouped with i +- 2, 4, 6 (every second image)
+        group = x[image % 2 :: 2]  # (4, 2, 3, 3)
+        expected = group.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+        torch.testing.assert_close(out[image, 2], torch.full((3, 3), float(expected)))
+    assert MinibatchStd(group=4)(torch.randn(6, 2, 3, 3)).shape == (6, 3, 3, 3)  # groups of 3 when 4 does not divide
+
+
+@pytest.mark.parametrize(("preset", "class_input"), [("dcgan", "cbn"), ("resnet", "cbn"), ("resnet", "concat")])
+def test_the_label_reaches_every_block_with_class_conditional_batch_norm(preset: str, class_input: str) -> None:
+    from acgan.models import ModelConfig, build_generator
+
+    generator = build_generator(ModelConfig(preset, num_classes=3, channels=3, resolution=32, width=4,
+                                            class_input=class_input))  # fmt: skip
+    z = torch.randn(1, 100).repeat(3, 1)
+    images = generator(z, torch.tensor([0, 1, 2]))
+    assert not torch.equal(images[0], images[1]) and not torch.equal(images[1], images[2])
+    conditional = [m for m in generator.modules() if type(m).__name__ == "ConditionalBatchNorm2d"]
+    assert bool(conditional) == (class_input == "cbn")
+
+
+def test_resnet_trains_resumes_exactly_exports_and_serves(colour_folder: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from acgan.export import export_generator
+    from acgan.sampling import load_generator
+    from acgan.serving import create_app
+
+    options = {"dataset": str(colour_folder), "preset": "resnet", "mbstd": True, "epochs": None, **TINY}
+    train(TrainConfig(steps=4, **options), tmp_path / "straight", show_progress=False)
+    train(TrainConfig(steps=2, **options), tmp_path / "split", show_progress=False)
+    train(TrainConfig(steps=4, **options), tmp_path / "split", resume=True, show_progress=False)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    trained = load_generator(tmp_path / "straight")
+    assert trained.generator.config.class_input == "cbn" and trained.generator.config.mbstd
+    result = export_generator(trained, "onnx", tmp_path / "g.onnx")
+    assert result["max_abs_diff"] < 1e-3
+    onnx = load_generator(tmp_path / "g.onnx")
+    torch.testing.assert_close(onnx.sample([0, 1], seed=2), trained.sample([0, 1], seed=2), atol=1e-3, rtol=0)
+    with TestClient(create_app(trained)) as client:
+        assert client.get("/api/v1/info").json()["preset"] == "resnet"
+        assert client.get("/api/v1/generate", params={"label": "circle", "n": 2}).status_code == 200

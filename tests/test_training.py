@@ -51,6 +51,8 @@ def test_short_run_writes_every_artifact(idx_root: Path, tmp_path: Path) -> None
         "width": 32,
         "heads": ["adc"],
         "spectral_norm": False,
+        "class_input": "concat",
+        "mbstd": False,
     }
     assert saved["train"]["objective"] == "adc" and saved["train"]["lr_g"] == 1e-3  # resolved from the preset
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

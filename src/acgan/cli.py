@@ -33,6 +33,7 @@ from acgan.config import (
 )
 from acgan.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AcganError
 from acgan.models.networks import LIMITS
+from acgan.models.networks import SETTINGS as MODEL_SETTINGS
 from acgan.models.presets import DEFAULT_PRESET, PRESETS
 from acgan.objectives import OBJECTIVES, Objective
 from acgan.training.steps import SCHEMES
@@ -117,7 +118,7 @@ def config_option(name: str, **changes: Any) -> Callable[[F], F]:
     meta, kinds = spec.metadata, typing.get_args(CONFIG_TYPES[name]) or (CONFIG_TYPES[name],)
     declaration = meta["flag"] or "--" + name.replace("_", "-")
     kwargs: dict[str, Any] = {"help": meta["help"], "metavar": meta["metavar"] or None}
-    choices = CHOICES_ELSEWHERE.get(name) or meta["choices"]
+    choices = CHOICES_ELSEWHERE.get(name) or meta["choices"] or MODEL_SETTINGS.get(name, {}).get("choices")
     if bool in kinds:
         declaration = declaration if "/" in declaration else f"{declaration}/--no-{declaration[2:]}"
     elif choices:

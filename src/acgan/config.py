@@ -130,6 +130,11 @@ class TrainConfig:
     z_dim: int = fact(100, model=True, bounds=LIMITS["z_dim"], help="Size of the latent vector.")
     width: int | None = fact(None, preset="width", legacy=0, model=True, bounds=(1, LIMITS["width"][1]),
                              help="Base channel count of the presets that have one (dcgan).")  # fmt: skip
+    class_input: str | None = fact(None, preset="class_input", training=True, legacy="concat", model=True,
+                                   help="Where G takes the label: concat (beside z) or cbn (class-conditional "
+                                   "BatchNorm in every block, one shared class embedding).")  # fmt: skip
+    mbstd: bool = fact(False, training=True, legacy=False, model=True, help="The minibatch standard deviation "
+                       "feature in D (its output on an image then depends on the others of its group of 4).")  # fmt: skip
     batch_size: int | None = fact(None, preset="batch_size", training=True, bounds=(2, None), help="Full batch: D sees "
                                   "half real, half generated; G a full batch.")  # fmt: skip
     lr_g: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE, help="G's Adam learning rate.")
@@ -363,7 +368,7 @@ def validate(config: TrainConfig) -> None:
     """Checks of each given value (from the fields' metadata) and across fields; AcganError with a message naming
     the offending parameter."""
     from acgan.augment import parse_policy
-    from acgan.models.presets import get_preset  # deferred: models import nothing from config
+    from acgan.models.presets import ADJUSTABLE, get_preset, unsupported_setting  # deferred: no config in models
 
     _check_types(config)
     for spec in dataclasses.fields(TrainConfig):
@@ -372,6 +377,9 @@ def validate(config: TrainConfig) -> None:
         if problem:
             raise AcganError(problem)
     preset = get_preset(config.preset)
+    problem = unsupported_setting(preset, {name: getattr(config, name) for name in ADJUSTABLE})
+    if problem:
+        raise AcganError(problem)
     if config.diffaugment is not None:
         try:
             parse_policy(config.diffaugment)
@@ -381,8 +389,6 @@ def validate(config: TrainConfig) -> None:
         (bool(config.dataset.strip()), "dataset must be a registered name or a path, got an empty one"),
         (config.batch_size is None or config.batch_size % 2 == 0,
          f"batch_size must be an even number >= 2, got {config.batch_size}"),
-        (not config.width or preset.width > 0,
-         f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only"),
         (config.epochs is not None or config.steps is not None or config.max_minutes is not None,
          "set at least one of epochs, steps or max_minutes"),
         (config.limit is None or config.limit >= (config.batch_size or 2) // 2, "limit must be at least half a batch"),

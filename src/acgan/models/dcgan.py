@@ -50,8 +50,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from acgan.models.layers import NearestUpsampleConv2d, Reshape, ToMemoryFormat, init_weights
-from acgan.models.networks import ConcatEmbedding, Discriminator, Generator, ModelConfig
+from acgan.models.layers import (
+    ConditionalBatchNorm2d,
+    MinibatchStd,
+    NearestUpsampleConv2d,
+    Reshape,
+    ToMemoryFormat,
+    init_weights,
+)
+from acgan.models.networks import ConcatEmbedding, Discriminator, Generator, LatentStem, ModelConfig
 
 EMA_DECAY = 0.999  # sampling from a moving average of G: see the module docstring
 OBJECTIVE = "adc"  # chosen by the objective comparison: see the module docstring and the README
@@ -93,19 +100,27 @@ def dcgan_generator(config: ModelConfig) -> Generator:
     base, stages = stage_plan(config.resolution)
     w = config.width or ORIGINAL_WIDTH
     top = stage_channels(w, stages)
-    stem = ConcatEmbedding(init_weights(nn.Embedding(config.num_classes, EMBED_DIM), "normal_002"))
+    cbn = config.class_input == "cbn"  # the label in every BatchNorm (one shared embedding) instead of beside z
+
+    def norm(channels: int) -> nn.Module:
+        return ConditionalBatchNorm2d(channels, EMBED_DIM) if cbn else nn.BatchNorm2d(channels)
+
+    stem = LatentStem() if cbn else ConcatEmbedding(init_weights(nn.Embedding(config.num_classes, EMBED_DIM),
+                                                                 "normal_002"))  # fmt: skip
+    inputs = config.z_dim + (0 if cbn else EMBED_DIM)
     layers: list[nn.Module] = [
-        init_weights(nn.Linear(config.z_dim + EMBED_DIM, top * base * base, bias=False), "normal_002"),
-        Reshape(top, base, base), nn.BatchNorm2d(top), nn.ReLU(inplace=True),
+        init_weights(nn.Linear(inputs, top * base * base, bias=False), "normal_002"),
+        Reshape(top, base, base), norm(top), nn.ReLU(inplace=True),
     ]  # fmt: skip
     for level in range(stages - 1, -1, -1):
         in_ch, out_ch = stage_channels(w, level + 1), stage_channels(w, level)
         # Upsample 2x + 3x3 conv computed as one transposed convolution; the Identity keeps the parameter names
         # (trunk.N.weight) of checkpoints written when they were two layers.
         layers += [nn.Identity(), init_weights(NearestUpsampleConv2d(in_ch, out_ch, bias=False), "normal_002"),
-                   nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]  # fmt: skip
+                   norm(out_ch), nn.ReLU(inplace=True)]  # fmt: skip
     layers += [init_weights(nn.Conv2d(w, config.channels, 3, padding=1), "normal_002"), nn.Tanh()]
-    return Generator(config, stem, nn.Sequential(*layers))
+    condition = init_weights(nn.Embedding(config.num_classes, EMBED_DIM), "normal_002") if cbn else None
+    return Generator(config, stem, nn.Sequential(*layers), condition)
 
 
 def dcgan_discriminator(config: ModelConfig) -> Discriminator:
@@ -120,10 +135,12 @@ def dcgan_discriminator(config: ModelConfig) -> Discriminator:
                    nn.LeakyReLU(0.2)]  # fmt: skip
         in_ch = out_ch
     top = stage_channels(w, stages)
+    if config.mbstd:
+        layers.append(MinibatchStd())
     # The features leave the convolutions in one layout before the activation (none if they are already in it), so
     # that flattening needs no copy and LeakyReLU's backward meets one layout (acgan.models.layers.to_memory_format).
-    layers += [init_weights(nn.Conv2d(in_ch, top, 3, padding=1), "normal_002"), ToMemoryFormat(torch.contiguous_format),
-               nn.LeakyReLU(0.2), nn.Flatten()]  # fmt: skip
+    layers += [init_weights(nn.Conv2d(in_ch + int(config.mbstd), top, 3, padding=1), "normal_002"),
+               ToMemoryFormat(torch.contiguous_format), nn.LeakyReLU(0.2), nn.Flatten()]  # fmt: skip
     discriminator = Discriminator(config, nn.Sequential(*layers), top * base * base)
     for head in discriminator.linear_heads():
         init_weights(head, "normal_002")

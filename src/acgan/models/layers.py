@@ -126,6 +126,52 @@ class NearestUpsampleConv2d(nn.Conv2d):
         return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
 
 
+class ConditionalBatchNorm2d(nn.Module):
+    """Class-conditional BatchNorm (de Vries et al. 2017; BigGAN, Brock et al. 2019, section 3): BatchNorm without
+    its own affine, then a per-image gain and bias from the class condition (B, E) (a shared class embedding):
+    y = BN(x) * (1 + W_g c) + W_b c. At c = 0 (a conditioning ramp's start) it is BatchNorm with gain 1, bias 0.
+
+    forward(x: (B, C, H, W), condition: (B, E)) -> (B, C, H, W).
+    """
+
+    takes_condition = True
+
+    def __init__(self, channels: int, condition_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Linear(condition_dim, channels, bias=False)
+        self.bias = nn.Linear(condition_dim, channels, bias=False)
+        for linear in (self.gain, self.bias):  # gains near 1, biases near 0, different per class from the start
+            nn.init.normal_(linear.weight, std=0.02)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        gain = 1.0 + self.gain(condition)[:, :, None, None]  # (B, C, 1, 1)
+        bias = self.bias(condition)[:, :, None, None]
+        return self.norm(x) * gain + bias
+
+
+class MinibatchStd(nn.Module):
+    """The minibatch standard deviation feature (Karras et al. 2018, ProGAN, section 3; StyleGAN2's form): in groups
+    of `group` images, the standard deviation of each feature over the group, averaged to one number per group and
+    appended to every image of it as one more channel. (B, C, H, W) -> (B, C + 1, H, W); B must divide by the
+    group (else the group is the largest divisor of B up to `group`). D's output for an image then depends on the
+    other images of its group, so the real and generated halves go through D separately."""
+
+    batch_dependent = True
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        group = max(g for g in range(1, min(self.group, b) + 1) if b % g == 0)
+        y = x.float().reshape(group, b // group, c, h, w)  # (G, M, C, H, W): image i is in group i % M
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (M,)
+        feature = std.to(x.dtype).repeat(group)[:, None, None, None].expand(b, 1, h, w)  # (B, 1, H, W)
+        return torch.cat([x, feature], dim=1)
+
+
 class Dropout(nn.Module):
     """Inverted dropout like nn.Dropout, its mask drawn as `uniform >= p` instead of with `bernoulli_`.
 

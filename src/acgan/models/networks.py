@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,8 @@ class ModelConfig:
     width: int = setting(0, limits=(0, 1024))
     heads: tuple[str, ...] = ("class",)
     spectral_norm: bool = False
+    class_input: str = setting("concat", choices=("concat", "cbn"))  # G: label concatenated to z, or every BatchNorm
+    mbstd: bool = False  # D: the minibatch standard deviation feature before its last layers
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "heads", tuple(self.heads))  # JSON gives lists
@@ -101,32 +103,42 @@ def split_output(output: DiscriminatorOutput, sizes: list[int]) -> list[Discrimi
 
 
 class ConditionalSequential(nn.Sequential):
-    """nn.Sequential that also hands the labels to the layers that take them (`takes_labels = True`, e.g. a block
-    with class-conditional BatchNorm): forward(x, labels). Parameter names stay those of nn.Sequential."""
+    """nn.Sequential that also hands the class condition to the layers that take it (`takes_condition = True`, e.g.
+    a block with class-conditional BatchNorm): forward(x, condition). Parameter names stay those of nn.Sequential."""
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         for module in self:
-            x = module(x, labels) if getattr(module, "takes_labels", False) else module(x)
+            x = module(x, condition) if getattr(module, "takes_condition", False) else module(x)
         return x
 
 
 class Generator(nn.Module):
-    """G(z, y): a conditioning stem merges the latent and the label, then a trunk decodes an image; the trunk's
-    layers that take labels (class-conditional BatchNorm) get them too.
+    """G(z, y): a conditioning stem merges the latent and the label, then a trunk decodes an image. With a
+    `condition` module (a class embedding shared by every block, as BigGAN's), the trunk's class-conditional
+    layers get condition(y) times `condition_strength`; without one they get the labels.
 
     forward(z: (B, z_dim) float, labels: (B,) int64) -> (B, C, H, W) in [-1, 1].
     """
 
     fixed_precision: str | None = None  # the one precision a generator computes in (an ONNX graph's); None: any
+    condition_strength = 1.0  # how much the label counts (a conditioning ramp lowers it early on)
 
-    def __init__(self, config: ModelConfig, stem: nn.Module, trunk: nn.Sequential) -> None:
+    def __init__(self, config: ModelConfig, stem: nn.Module, trunk: nn.Sequential,
+                 condition: nn.Module | None = None) -> None:  # fmt: skip
         super().__init__()
         self.config = config
         self.stem = stem
         self.trunk = trunk if isinstance(trunk, ConditionalSequential) else ConditionalSequential(*trunk)
+        if condition is not None:
+            self.condition = condition
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.trunk(self.stem(z, labels), labels)
+        if not hasattr(self, "condition"):
+            return self.trunk(self.stem(z, labels), labels)
+        condition = self.condition(labels)  # (B, E)
+        if self.condition_strength != 1.0:
+            condition = condition * self.condition_strength
+        return self.trunk(self.stem(z, labels), condition)
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,10 @@ def _fill_embed(d: Discriminator, features: torch.Tensor, labels: torch.Tensor |
     out["embedding"] = d.get_submodule("embed_head")(features)  # (B, E)
     if labels is not None:
         out["proxies"] = d.get_submodule("proxies")(labels)  # (B, E)
-    cosines = F.normalize(out["embedding"], dim=1) @ F.normalize(d.get_parameter("proxies.weight"), dim=1).T  # (B, K)
+    cosines = (
+        F.normalize(out["embedding"], dim=1)
+        @ F.normalize(cast(torch.Tensor, d.get_submodule("proxies").weight), dim=1).T
+    )  # (B, K)
     out.setdefault("class_logits", cosines)
 
 
@@ -174,7 +189,7 @@ def _fill_projection(
     d: Discriminator, features: torch.Tensor, labels: torch.Tensor | None, out: dict[str, Any]
 ) -> None:
     """Miyato & Koyama 2018, eq. 3: the logit gains embed(y) . phi(x); every class's such score is the class scores."""
-    weight = d.get_parameter("projection.weight")  # (K, F)
+    weight = cast(torch.Tensor, d.get_submodule("projection").weight)  # (K, F), spectrally normalised under SN
     scores = features @ weight.T  # (B, K)
     if labels is not None:
         out["adv_logits"] = out["adv_logits"] + scores.gather(1, labels[:, None]).squeeze(1) * d.condition_strength
@@ -211,9 +226,10 @@ class Discriminator(nn.Module):
         for head in self.heads:
             for attribute, build in head.modules.items():
                 self.add_module(attribute, build(feature_dim, config.num_classes))
-        # Whether an image's output depends on the other images of its batch (BatchNorm): if not, real and
-        # generated half batches may go through one forward pass together.
-        self.batch_independent = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in trunk.modules())
+        # Whether an image's output depends on the other images of its batch (BatchNorm, the minibatch standard
+        # deviation): if not, real and generated half batches may go through one forward pass together.
+        self.batch_independent = not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                         or getattr(m, "batch_dependent", False) for m in trunk.modules())  # fmt: skip
 
     def linear_heads(self) -> list[nn.Linear]:
         """The linear heads, in construction order (presets initialise them their own way)."""
@@ -249,6 +265,13 @@ class ConcatEmbedding(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.cat([z, self.embedding(labels)], dim=1)  # (B, z_dim + E)
+
+
+class LatentStem(nn.Module):
+    """z alone (the label enters the trunk, through class-conditional BatchNorm): (B, z_dim) -> (B, z_dim)."""
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return z
 
 
 class LabelChannelStem(nn.Module):

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from acgan.errors import AcganError
-from acgan.models import dcgan, paper, references
+from acgan.models import dcgan, paper, references, resnet
 from acgan.models.networks import Discriminator, Generator, ModelConfig
 
 
@@ -36,6 +36,8 @@ class Preset:
     width: int = 0  # base channel count for presets that have one (0: fixed architecture)
     batch_size: int = 64  # default full batch (D: half real, half generated; G: all generated)
     fast_arithmetic: bool = False  # fused Adam (acgan.config.TrainConfig.fast_arithmetic)
+    class_input: str = "concat"  # where G takes the label: beside z, or "cbn" (class-conditional BatchNorm)
+    settings: frozenset[str] = frozenset()  # the ModelConfig settings its builders read (fixed architectures: none)
 
 
 PRESETS: dict[str, Preset] = {
@@ -45,7 +47,11 @@ PRESETS: dict[str, Preset] = {
                dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
                spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH,
-               fast_arithmetic=True),
+               fast_arithmetic=True, settings=frozenset({"width", "class_input", "mbstd"})),
+        Preset("resnet", "residual G with class-conditional BatchNorm, residual D (SNGAN, BigGAN), for colour images",
+               resnet.resnet_generator, resnet.resnet_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
+               lr=resnet.LEARNING_RATE, objective=resnet.OBJECTIVE, spectral_norm=True, width=resnet.WIDTH,
+               fast_arithmetic=True, class_input="cbn", settings=frozenset({"width", "class_input", "mbstd"})),
         Preset("odena-cifar10", "the AC-GAN paper's CIFAR-10 model (Odena et al. 2016, Appendix A, Table 1)",
                paper.paper_generator, paper.paper_discriminator, lr=paper.LEARNING_RATE,
                batch_size=paper.BATCH_SIZE),
@@ -76,11 +82,26 @@ def get_preset(name: str) -> Preset:
 def check_model_config(config: ModelConfig) -> Preset:
     """The preset of `config`, after checking the options it cannot take; AcganError otherwise."""
     preset = get_preset(config.preset)
-    if config.width and not preset.width:
-        raise AcganError(f"preset '{config.preset}' reproduces a fixed architecture; width applies to 'dcgan' only")
-    if config.width < 0:
-        raise AcganError(f"width must be >= 1, got {config.width}")
+    problem = unsupported_setting(preset, {name: getattr(config, name) for name in ADJUSTABLE})
+    if problem:
+        raise AcganError(problem)
     return preset
+
+
+ADJUSTABLE = {
+    "width": 0,
+    "class_input": "concat",
+    "mbstd": False,
+}  # settings a preset may offer, and their neutral values
+
+
+def unsupported_setting(preset: Preset, values: dict[str, object]) -> str | None:
+    """Why `preset` cannot take a setting of `values` (a non-neutral value it does not read), or None."""
+    for name, value in values.items():
+        if value not in (None, ADJUSTABLE[name]) and name not in preset.settings:
+            offering = ", ".join(f"'{p.name}'" for p in PRESETS.values() if name in p.settings)
+            return f"preset '{preset.name}' reproduces a fixed architecture; {name} applies to {offering} only"
+    return None
 
 
 def build_generator(config: ModelConfig, seed: int = 0) -> Generator:
