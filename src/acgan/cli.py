@@ -118,7 +118,8 @@ def config_option(name: str, **changes: Any) -> Callable[[F], F]:
     meta, kinds = spec.metadata, typing.get_args(CONFIG_TYPES[name]) or (CONFIG_TYPES[name],)
     declaration = meta["flag"] or "--" + name.replace("_", "-")
     kwargs: dict[str, Any] = {"help": meta["help"], "metavar": meta["metavar"] or None}
-    choices = CHOICES_ELSEWHERE.get(name) or meta["choices"] or MODEL_SETTINGS.get(name, {}).get("choices")
+    model_choices = MODEL_SETTINGS[name]["choices"] if name in MODEL_SETTINGS else None
+    choices = CHOICES_ELSEWHERE.get(name) or meta["choices"] or model_choices
     if bool in kinds:
         declaration = declaration if "/" in declaration else f"{declaration}/--no-{declaration[2:]}"
     elif choices:
