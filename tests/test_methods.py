@@ -251,3 +251,46 @@ def test_resnet_trains_resumes_exactly_exports_and_serves(colour_folder: Path, t
     with TestClient(create_app(trained)) as client:
         assert client.get("/api/v1/info").json()["preset"] == "resnet"
         assert client.get("/api/v1/generate", params={"label": "circle", "n": 2}).status_code == 200
+
+
+# --- Truncation at sampling ---
+
+
+def test_truncation_pulls_latents_toward_the_mean_or_resamples_beyond_a_threshold() -> None:
+    from acgan.errors import AcganError
+    from acgan.sampling import Truncation, make_latents
+
+    plain = make_latents(6, 32, seed=5)
+    torch.testing.assert_close(make_latents(6, 32, seed=5, truncation=Truncation(0.5)), plain * 0.5)
+    resampled = make_latents(6, 32, seed=5, truncation=Truncation(1.0, "resample"))
+    assert resampled.abs().max() <= 1.0
+    inside = plain.abs() <= 1.0
+    assert torch.equal(resampled[inside], plain[inside])  # only the entries beyond +-1 were drawn again
+    assert torch.equal(make_latents(2, 32, seed=9, truncation=Truncation(1.0, "resample")), resampled[4:])  # per seed
+    for psi, mode in ((0.0, "mean"), (1.5, "mean"), (0.05, "resample"), (5.0, "resample"), (0.5, "middle")):
+        with pytest.raises(AcganError, match="truncation"):
+            Truncation(psi, mode)
+
+
+def test_truncation_from_the_cli_and_the_http_api(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from acgan.sampling import load_generator
+    from acgan.serving import create_app
+    from tests.helpers import assert_one_line_error, run_cli, write_checkpoint
+
+    weights = write_checkpoint(tmp_path)
+    code, out, err = run_cli(["generate", "--checkpoint", str(weights), "--num", "10", "--truncation", "0.5",
+                              "--output", str(tmp_path / "t.npz")], capsys)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(["generate", "--checkpoint", str(weights), "--num", "10", "--truncation", "2",
+                            "--output", str(tmp_path / "u.npz")], capsys)  # fmt: skip
+    assert_one_line_error(code, err, "psi must be in 0 < psi <= 1")
+    with TestClient(create_app(load_generator(weights))) as client:
+        plain = client.get("/api/v1/generate", params={"n": 2, "seed": 1}).content
+        truncated = client.get("/api/v1/generate", params={"n": 2, "seed": 1, "truncation": 0.3}).content
+        assert plain != truncated
+        sweep = client.get("/api/v1/class-sweep", params={"truncation": 1.5, "truncation_mode": "resample"})
+        assert sweep.status_code == 200
+        refused = client.get("/api/v1/generate", params={"truncation": 1.5})
+        assert refused.status_code == 422 and "truncation" in refused.text

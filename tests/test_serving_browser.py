@@ -112,6 +112,12 @@ def test_pick_a_class_generate_new_seed_and_every_view(server_url: str, tmp_path
         page.wait_for_timeout(200)
         assert page.locator("#grid").screenshot() == shot_a  # the same seed shows the same images again
 
+        page.fill("#truncation", "0.5")  # the truncation slider: generate and sweep ask for truncated latents
+        page.dispatch_event("#truncation", "change")
+        page.wait_for_function("() => document.getElementById('grid').dataset.query.includes('truncation=0.5')")
+        page.wait_for_function("() => document.getElementById('sweep-image').dataset.query.includes('truncation=0.5')")
+        assert wait_for_new("grid", None) and page.locator("#grid").screenshot() != shot_a
+
         page.fill("#steps", "12")
         page.click("#interpolate")
         page.wait_for_function("() => document.getElementById('interpolation').dataset.query.includes('steps=12')")

@@ -86,6 +86,17 @@ SAMPLING_PRECISION_OPTION = click.option(
 )
 
 
+TRUNCATION_OPTION = click.option(
+    "--truncation",
+    type=FiniteFloat(min=0.0, max=4.0, min_open=True),
+    help="The truncation trick: psi in (0, 1] pulls latents toward the mean (--truncation-mode mean), or entries "
+    "beyond +-psi (0.1..4) are drawn again (resample, BigGAN's); fidelity for variety [default: none].",
+)
+TRUNCATION_MODE_OPTION = click.option(
+    "--truncation-mode", type=click.Choice(["mean", "resample"]), default="mean", show_default=True
+)
+
+
 def _resolved_sampling_precision(trained: Any, precision: str) -> str:
     """`precision` for sampling `trained`, with `auto` decided here (announced on stderr when it measures)."""
     from acgan.sampling import sampling_precision
@@ -278,9 +289,11 @@ def _parse_cadence(text: str) -> dict[str, Any]:
 @click.option("--force", is_flag=True, help="Replace an existing file, or write into a folder that holds files.")
 @SAMPLING_DEVICE_OPTION
 @SAMPLING_PRECISION_OPTION
+@TRUNCATION_OPTION
+@TRUNCATION_MODE_OPTION
 @NO_EMA_OPTION
 def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, force: bool, device: str,
-             precision: str, no_ema: bool) -> None:  # fmt: skip
+             precision: str, truncation: float | None, truncation_mode: str, no_ema: bool) -> None:  # fmt: skip
     """Generate images of chosen classes from a checkpoint (nothing else needed).
 
     \b
@@ -295,9 +308,10 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
     from acgan.labels import label_note, labels_for_request
     from acgan.memory import require_memory, sampling_bytes
     from acgan.outputs import GENERATE_CHUNK, ImageFolder, OutputTarget, write_file
-    from acgan.sampling import check_seeds, load_generator
+    from acgan.sampling import Truncation, check_seeds, load_generator
 
     check_seeds(seed, num)
+    truncated = Truncation(truncation, truncation_mode) if truncation is not None else None
     target = OutputTarget.parse(output)
     if target.kind != "folder" and not force and target.path.exists():
         raise AcganError(f"{output} exists; pass --force to replace it")
@@ -320,13 +334,14 @@ def generate(checkpoint: Path, label: str, num: int, seed: int, output: str, for
                        "write them to a folder ending in / (streamed in chunks)")  # fmt: skip
     if target.kind == "folder":
         request = {"checkpoint": str(trained.source.resolve()), "step": trained.step, "label": label, "num": num,
-                   "seed": seed, "precision": precision}  # fmt: skip
+                   "seed": seed, "precision": precision,
+                   "truncation": [truncation, truncation_mode] if truncated else None}  # fmt: skip
         folder = ImageFolder(target.path, info.class_names, request, num)
         if there := folder.start(force):
             click.echo(f"continuing {output}: {there} of {num} images are already there", err=True)
-        folder.fill(trained, label, seed, precision)
+        folder.fill(trained, label, seed, precision, truncated)
     else:
-        write_file(target, trained, label, num, seed, precision)
+        write_file(target, trained, label, num, seed, precision, truncated)
     click.echo(f"wrote {num} image(s) to {output}")
 
 

@@ -22,7 +22,7 @@ from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError
 from acgan.files import atomic_write_bytes, picture_bytes
 from acgan.labels import ALL, labels_for_request
-from acgan.sampling import TrainedGenerator, to_uint8_hwc
+from acgan.sampling import TrainedGenerator, Truncation, to_uint8_hwc
 
 GENERATE_CHUNK = 1024  # images sampled (and, for a folder, written) at a time
 CLASS_NAMES_FILE = "class_names.json"
@@ -72,15 +72,17 @@ def request_labels(label: str, num: int, info: DatasetInfo, start: int) -> np.nd
     return np.asarray(labels_for_request(label, num, info, start, start + GENERATE_CHUNK), np.int64)
 
 
-def sampled(trained: TrainedGenerator, labels: np.ndarray, seed: int, precision: str) -> np.ndarray:
+def sampled(trained: TrainedGenerator, labels: np.ndarray, seed: int, precision: str,
+            truncation: Truncation | None = None) -> np.ndarray:  # fmt: skip
     """(n, H, W, C) uint8 images for (n,) labels, image i from seed + i."""
-    return to_uint8_hwc(trained.sample(torch.from_numpy(labels), seed=seed, precision=precision))
+    return to_uint8_hwc(trained.sample(torch.from_numpy(labels), seed=seed, precision=precision,
+                                       truncation=truncation))  # fmt: skip
 
 
 def write_file(target: OutputTarget, trained: TrainedGenerator, label: str, num: int, seed: int,
-               precision: str) -> None:  # fmt: skip
+               precision: str, truncation: Truncation | None = None) -> None:  # fmt: skip
     """Sample every image of the request, then write one PNG grid (a row per class for 'all') or one .npz."""
-    chunks = [(sampled(trained, labels, seed + start, precision), labels)
+    chunks = [(sampled(trained, labels, seed + start, precision, truncation), labels)
               for start in range(0, num, GENERATE_CHUNK) for labels in [request_labels(label, num, trained.info, start)]]  # fmt: skip
     images, labels = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
     class_names = trained.info.class_names
@@ -141,7 +143,8 @@ class ImageFolder:
     def name(self, index: int, label: int) -> str:
         return image_name(index, label, self.class_names[label], self.digits)
 
-    def fill(self, trained: TrainedGenerator, label: str, seed: int, precision: str) -> None:
+    def fill(self, trained: TrainedGenerator, label: str, seed: int, precision: str,
+             truncation: Truncation | None = None) -> None:  # fmt: skip
         """Sample the request chunk by chunk (image i uses seed + i: the same images as one call) and write what
         is missing; AcganError saying how many images are there when interrupted."""
         total = self.request["num"]
@@ -151,7 +154,7 @@ class ImageFolder:
                 if not self.missing(start, labels).any():
                     self.kept += len(labels)
                     continue
-                self.write(sampled(trained, labels, seed + start, precision), labels, first_index=start)
+                self.write(sampled(trained, labels, seed + start, precision, truncation), labels, first_index=start)
         except KeyboardInterrupt:
             raise AcganError(f"interrupted: {self.written + self.kept} of {total} images are in {self.folder}/; run "
                              "the same command again to continue (or pass --force to start over)") from None  # fmt: skip

@@ -31,11 +31,50 @@ def check_seeds(seed: int, count: int = 1) -> None:
         raise AcganError(f"seed must be in 0..{limit}, got {seed}")
 
 
-def make_latents(num: int, z_dim: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(num, z_dim) standard-normal latents; row i is drawn from a CPU generator seeded with seed + i."""
+TRUNCATION_MODES = ("mean", "resample")
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """The truncation trick: fidelity for variety. `mean`: latents pulled toward the prior's mean, z <- psi z
+    (0 < psi <= 1; 1 is no truncation). `resample` (BigGAN, Brock et al. 2019, section 3.1): every entry beyond
+    +-psi drawn again from the same image's generator until none is (0.1 <= psi <= 4). Either keeps each image a
+    function of (weights, seed + i, label); the label still chooses the class."""
+
+    psi: float
+    mode: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.mode not in TRUNCATION_MODES:
+            raise AcganError(f"truncation mode must be one of {', '.join(TRUNCATION_MODES)}, got {self.mode!r}")
+        number = isinstance(self.psi, int | float) and not isinstance(self.psi, bool)
+        inside = number and (0 < self.psi <= 1 if self.mode == "mean" else 0.1 <= self.psi <= 4)
+        if not inside:
+            bounds = "0 < psi <= 1" if self.mode == "mean" else "0.1 <= psi <= 4"
+            raise AcganError(f"truncation {self.mode}: psi must be in {bounds}, got {self.psi!r}")
+
+    def latent(self, rng: torch.Generator, z_dim: int) -> torch.Tensor:
+        """One (z_dim,) latent drawn from `rng` and truncated."""
+        z = torch.randn(z_dim, generator=rng)
+        if self.mode == "mean":
+            return z * self.psi
+        outside = z.abs() > self.psi
+        while bool(outside.any()):
+            z[outside] = torch.randn(int(outside.sum()), generator=rng)
+            outside = z.abs() > self.psi
+        return z
+
+
+def make_latents(num: int, z_dim: int, seed: int, device: torch.device | str = "cpu",
+                 truncation: Truncation | None = None) -> torch.Tensor:  # fmt: skip
+    """(num, z_dim) standard-normal latents (truncated when asked); row i is drawn from a CPU generator seeded with
+    seed + i."""
     check_seeds(seed, num)
     rng = torch.Generator()
-    rows = [torch.randn(z_dim, generator=rng.manual_seed(seed + i)) for i in range(num)]
+    if truncation is None:
+        rows = [torch.randn(z_dim, generator=rng.manual_seed(seed + i)) for i in range(num)]
+    else:
+        rows = [truncation.latent(rng.manual_seed(seed + i), z_dim) for i in range(num)]
     return (torch.stack(rows) if rows else torch.empty(0, z_dim)).to(device)
 
 
@@ -68,14 +107,15 @@ def sample(
     seed: int = 0,
     batch_size: int | None = None,
     precision: str = "fp32",
+    truncation: Truncation | None = None,
 ) -> torch.Tensor:
     """Images of the given classes, (N, C, H, W) float32 in [-1, 1], on the generator's device.
 
     `generator` is what `load_generator` returns or a Generator module. `labels` are class indices (a list, a
     numpy array or a tensor of any integer dtype), or names when `generator` knows them (acgan.labels has the
     rule). `z` (N, z_dim) fixes the latents (numpy or torch, any float dtype, finite); otherwise they are drawn
-    from `seed`. Anything else is refused with AcganError. The generator runs in eval mode (BatchNorm uses its
-    running statistics); its previous mode is restored.
+    from `seed`, truncated when `truncation` says so (Truncation). Anything else is refused with AcganError. The
+    generator runs in eval mode (BatchNorm uses its running statistics); its previous mode is restored.
     `precision` 'bf16' runs the generator under bf16 autocast: faster where bf16 is native, and a few grey levels
     away from the fp32 images; 'auto' is the faster of the two on this machine (`sampling_precision`: measured
     once per machine and generator, then cached).
@@ -88,7 +128,7 @@ def sample(
     labels_t = torch.from_numpy(label_indices(labels, config.num_classes, info)).to(device)  # (N,)
     _check_sampling_options(seed, batch_size, precision)
     z = (
-        make_latents(labels_t.numel(), config.z_dim, seed, device)
+        make_latents(labels_t.numel(), config.z_dim, seed, device, truncation)
         if z is None
         else as_latents(z, labels_t.numel(), config.z_dim)
     )
@@ -199,9 +239,10 @@ class TrainedGenerator:
     source: Path
     training_facts: dict[str, Any] = field(default_factory=dict)  # objective and options it was trained with
 
-    def sample(self, labels: Any, z: Any = None, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
+    def sample(self, labels: Any, z: Any = None, seed: int = 0, precision: str = "fp32",
+               truncation: Truncation | None = None) -> torch.Tensor:  # fmt: skip
         """Images for class indices or names: (N, C, H, W) float in [-1, 1] (see `acgan.sample`)."""
-        return sample(self, labels, z=z, seed=seed, precision=precision)
+        return sample(self, labels, z=z, seed=seed, precision=precision, truncation=truncation)
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save and TorchScript files are zip archives

@@ -29,7 +29,14 @@ from acgan.errors import AcganError
 from acgan.labels import resolve_label
 from acgan.outputs import npz_bytes
 from acgan.precision import PrecisionChoice
-from acgan.sampling import TrainedGenerator, interpolation_latents, make_latents, sampling_precision, to_uint8_hwc
+from acgan.sampling import (
+    TrainedGenerator,
+    Truncation,
+    interpolation_latents,
+    make_latents,
+    sampling_precision,
+    to_uint8_hwc,
+)
 from acgan.serving.batcher import MicroBatcher, ServerBusy
 from acgan.version import __version__
 from acgan.visualize import grid_image
@@ -107,6 +114,15 @@ class RequestChecks:
         if seed + count - 1 > MAX_SEED:
             raise invalid(field, f"{field} + {count - 1} must be at most {MAX_SEED} (image i uses {field} + i)", seed)
         return seed
+
+    def truncation(self, psi: float | None, mode: str) -> Truncation | None:
+        """The truncation a request asks for (none without psi), or a 422 for `truncation`."""
+        if psi is None:
+            return None
+        try:
+            return Truncation(psi, mode)
+        except AcganError as exc:
+            raise invalid("truncation", str(exc), psi) from None
 
     def sweep_rows(self, rows: int) -> int:
         """`rows` when a class sweep of that many rows stays within max_images, else a 422."""
@@ -241,6 +257,10 @@ def add_image_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOpti
     seed_query = Query(0, ge=0, le=MAX_SEED, description="Seed: image i uses the latent of seed + i.")
     format_query = Query("png", description="png: one grid picture; npz: uint8 arrays (N, H, W, C) and labels.")
     scale_query = Query(2, ge=1, le=8, description="Upscale each image this many times (png).")
+    truncation_query = Query(None, gt=0, le=4, description="The truncation trick's psi: with truncation_mode mean, "
+                             "latents pulled toward the mean (0 < psi <= 1); with resample, entries beyond +-psi drawn "
+                             "again (0.1..4). Omitted: none.")  # fmt: skip
+    mode_query = Query("mean", description="How the truncation works: mean or resample.")
 
     @app.get("/api/v1/generate", tags=["images"], responses={200: {"content": {"image/png": {}}}})
     async def generate(
@@ -250,11 +270,15 @@ def add_image_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOpti
         format: Literal["png", "npz"] = format_query,
         columns: int | None = Query(None, ge=1, le=64, description="Images per row [default: about sqrt(n)]."),
         scale: int = scale_query,
+        truncation: float | None = truncation_query,
+        truncation_mode: Literal["mean", "resample"] = mode_query,
     ) -> Response:
         """`n` images of one class; the same query always gives the same images."""
         index, seed = check.label(label), check.seeds("seed", seed, n)
+        truncated = check.truncation(truncation, truncation_mode)
         labels = torch.full((n,), index, dtype=torch.int64)  # (n,)
-        return await renderer.respond(make_latents(n, z_dim, seed), labels, columns or math.ceil(math.sqrt(n)), scale,
+        z = make_latents(n, z_dim, seed, truncation=truncated)  # (n, z_dim)
+        return await renderer.respond(z, labels, columns or math.ceil(math.sqrt(n)), scale,
                                       format, f"{info.name}-{index}-seed{seed}",
                                       seeds=np.arange(seed, seed + n, dtype=np.int64))  # fmt: skip
 
@@ -280,11 +304,16 @@ def add_image_routes(app: FastAPI, trained: TrainedGenerator, options: ServeOpti
         rows: int = Query(1, ge=1, le=options.max_rows, description="Latents (seed, seed + 1, ...), one per row."),
         format: Literal["png", "npz"] = format_query,
         scale: int = scale_query,
+        truncation: float | None = truncation_query,
+        truncation_mode: Literal["mean", "resample"] = mode_query,
     ) -> Response:
         """Each row: one latent through every class (the AC-GAN paper's fixed-noise grid)."""
         rows = check.sweep_rows(rows)
         seed = check.seeds("seed", seed, rows)
-        z = make_latents(rows, z_dim, seed).repeat_interleave(info.num_classes, dim=0)  # (rows * K, z_dim)
+        truncated = check.truncation(truncation, truncation_mode)
+        z = make_latents(rows, z_dim, seed, truncation=truncated).repeat_interleave(
+            info.num_classes, dim=0
+        )  # (rows * K, z_dim)
         labels = torch.arange(info.num_classes).repeat(rows)  # (rows * K,)
         return await renderer.respond(z, labels, info.num_classes, scale, format, f"{info.name}-sweep-seed{seed}")
 
