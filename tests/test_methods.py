@@ -280,7 +280,7 @@ def test_truncation_from_the_cli_and_the_http_api(tmp_path: Path, capsys: pytest
     from tests.helpers import assert_one_line_error, run_cli, write_checkpoint
 
     weights = write_checkpoint(tmp_path)
-    code, out, err = run_cli(["generate", "--checkpoint", str(weights), "--num", "10", "--truncation", "0.5",
+    code, _, err = run_cli(["generate", "--checkpoint", str(weights), "--num", "10", "--truncation", "0.5",
                               "--output", str(tmp_path / "t.npz")], capsys)  # fmt: skip
     assert code == 0, err
     code, _, err = run_cli(["generate", "--checkpoint", str(weights), "--num", "10", "--truncation", "2",
