@@ -294,3 +294,59 @@ def test_truncation_from_the_cli_and_the_http_api(tmp_path: Path, capsys: pytest
         assert sweep.status_code == 200
         refused = client.get("/api/v1/generate", params={"truncation": 1.5})
         assert refused.status_code == 422 and "truncation" in refused.text
+
+
+# --- Schedules and the conditioning ramp ---
+
+
+def test_ramp_and_cosine_by_hand() -> None:
+    from acgan.config import parse_ramp
+    from acgan.errors import AcganError
+    from acgan.training.schedules import cosine, ramp
+
+    assert [ramp(step, 2, 6) for step in (0, 2, 4, 6, 9)] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert cosine(0, 1.0, 0.1, 10) == 1.0 and cosine(10, 1.0, 0.1, 10) == pytest.approx(0.1)
+    assert cosine(5, 1.0, 0.1, 10) == pytest.approx(0.55) and cosine(20, 1.0, 0.1, 10) == pytest.approx(0.1)
+    assert parse_ramp("100:400") == (100, 400)
+    for text in ("400:100", "5", "a:b", "-1:3"):
+        with pytest.raises(AcganError, match="condition_ramp"):
+            parse_ramp(text)
+
+
+def test_a_scheduled_step_sets_rates_betas_and_the_class_strength() -> None:
+    from acgan.config import resolve_config
+    from acgan.models import ModelConfig, build_discriminator, build_generator
+    from acgan.objectives import build_objective
+    from acgan.training.schedules import Schedules, cosine
+    from acgan.training.state import TrainState
+    from acgan.training.steps import StepPlan, scheduled
+
+    config = ModelConfig("dcgan", num_classes=3, width=4, heads=("adc", "projection"))
+    g, d = build_generator(config), build_discriminator(config)
+    state = TrainState(g, d, torch.optim.Adam(g.parameters(), lr=1e-3), torch.optim.Adam(d.parameters(), lr=1e-3),
+                       torch.Generator().manual_seed(0), step=5)  # fmt: skip
+    schedules = Schedules(ramp=(0, 10), steps=20, lr=((1e-3, 2e-4), (1e-3, 2e-4)), beta2=(0.9, 0.99))
+    plan = StepPlan(build_objective("adc+proj", 2.0, True), schedules=schedules)
+    now = scheduled(state, plan)
+    assert now.objective.class_weight == pytest.approx(1.0)  # half way up the ramp: 2.0 x 0.5
+    assert g.stem.condition_strength == 0.5 and d.condition_strength == 0.5
+    lr = cosine(5, 1e-3, 2e-4, 20)
+    assert state.opt_g.param_groups[0]["lr"] == pytest.approx(lr)
+    assert state.opt_d.param_groups[0]["betas"][1] == pytest.approx(cosine(5, 0.9, 0.99, 20))
+    assert resolve_config(TrainConfig(condition_ramp="0:10")).condition_ramp == "0:10"
+
+
+def test_schedules_and_the_ramp_resume_exactly_with_their_length_fixed_at_the_start(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    options = {"dataset": str(colour_folder), "condition_ramp": "1:5", "lr_end": 1e-4, "beta2_end": 0.99,
+               "gamma_decay": 0.1, "r1": 1.0, "reg_every": 2, "epochs": None, **TINY}  # fmt: skip
+    train(TrainConfig(steps=8, **options), tmp_path / "straight", show_progress=False)
+    train(TrainConfig(steps=4, **options), tmp_path / "split", show_progress=False)
+    saved = json.loads((tmp_path / "split" / "config.json").read_text())["train"]
+    assert saved["schedule_steps"] == 4  # the first session's bound, kept by the resumed run below
+    train(TrainConfig(steps=4, **options), tmp_path / "again", show_progress=False)
+    train(TrainConfig(steps=8, **options), tmp_path / "again", resume=True, show_progress=False)
+    train(TrainConfig(steps=8, schedule_steps=4, **options), tmp_path / "fixed", show_progress=False)
+    assert_same_weights(tmp_path / "again", tmp_path / "fixed")  # resuming kept the 4-step schedule
+    assert json.loads((tmp_path / "straight" / "config.json").read_text())["train"]["schedule_steps"] == 8

@@ -91,6 +91,26 @@ def _objective_names() -> list[str]:
     return list(OBJECTIVES)
 
 
+def parse_ramp(text: str) -> tuple[int, int]:
+    """'500:2000' -> (500, 2000); AcganError unless 0 <= START < END."""
+    start, separator, end = text.partition(":")
+    try:
+        values = int(start), int(end)
+    except ValueError:
+        values = (-1, -1)
+    if not separator or not 0 <= values[0] < values[1]:
+        raise AcganError(f"condition_ramp must be START:END steps with 0 <= START < END, got {text!r}")
+    return values
+
+
+def _ramp_problem(text: str) -> str | None:
+    try:
+        parse_ramp(text)
+    except AcganError as exc:
+        return str(exc)
+    return None
+
+
 def _objective_problem(name: str) -> str | None:
     from acgan.objectives import objective_class
 
@@ -164,6 +184,20 @@ class TrainConfig:
     diffaugment: str | None = fact(None, preset="diffaugment", training=True, legacy="", metavar="POLICY",
                                    help="DiffAugment: comma-separated translation, cutout, color (colour data), or "
                                    "none.")  # fmt: skip
+    condition_ramp: str | None = fact(None, training=True, legacy=None, metavar="START:END", check=_ramp_problem,
+                                      help="Fade the class in: G's class input, D's class-conditional logit and the "
+                                      "class terms weighted by a strength rising from 0 at step START to 1 at END "
+                                      "(Shahbazi et al. 2022, for small data sets) [default: none].")  # fmt: skip
+    schedule_steps: int = fact(0, training=True, legacy=0, bounds=(0, None), help="Length of the cosine schedules "
+                               "below in steps (0: the run's --steps or --epochs bound).")  # fmt: skip
+    lr_end: float | None = fact(None, training=True, legacy=None, interval=LEARNING_RATE, help="D's learning rate at "
+                                "the end of the schedule (G's in proportion), along a cosine (R3GAN) [default: "
+                                "constant].")  # fmt: skip
+    beta2_end: float | None = fact(None, training=True, legacy=None, interval=UNIT, help="Adam's beta2 at the end "
+                                   "of the schedule, along a cosine (R3GAN: 0.9 to 0.99) [default: constant].")  # fmt: skip
+    gamma_decay: float | None = fact(None, training=True, legacy=None, interval=Interval(0.0, 1.0),
+                                     help="R1 and R2's gamma at the end of the schedule as a fraction of --r1/--r2, "
+                                     "along a cosine (R3GAN: 0.1) [default: constant].")  # fmt: skip
     ada: bool = fact(False, training=True, legacy=False, help="ADA: flips, 90-degree rotations, translations, colour "
                      "and cutout of everything D sees, each with a probability p adjusted from D's overfitting (for "
                      "small data sets; instead of --diffaugment).")  # fmt: skip
@@ -393,6 +427,8 @@ def validate(config: TrainConfig) -> None:
          "set at least one of epochs, steps or max_minutes"),
         (config.limit is None or config.limit >= (config.batch_size or 2) // 2, "limit must be at least half a batch"),
         (config.metrics_every >= 1, "metrics_every must be >= 1"),
+        (config.condition_ramp is None or "class_input" in preset.settings,
+         f"condition_ramp fades in the class input of 'dcgan' and 'resnet', not of preset '{config.preset}'"),
         (not (config.ada and parse_policy(config.diffaugment or "")),
          "ada and diffaugment both augment what D sees; choose one (--diffaugment none with --ada)"),
         (config.checkpoint_every >= 0, "checkpoint_every must be >= 0"),

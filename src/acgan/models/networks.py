@@ -257,14 +257,19 @@ class MultiplyEmbedding(nn.Module):
 
 
 class ConcatEmbedding(nn.Module):
-    """[z, embedding(y)] concatenated, shape (B, z_dim + embed_dim)."""
+    """[z, embedding(y) * condition_strength] concatenated, shape (B, z_dim + embed_dim)."""
+
+    condition_strength = 1.0  # how much the label counts (a conditioning ramp lowers it early on)
 
     def __init__(self, embedding: nn.Embedding) -> None:
         super().__init__()
         self.embedding = embedding
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return torch.cat([z, self.embedding(labels)], dim=1)  # (B, z_dim + E)
+        embedded = self.embedding(labels)  # (B, E)
+        if self.condition_strength != 1.0:
+            embedded = embedded * self.condition_strength
+        return torch.cat([z, embedded], dim=1)  # (B, z_dim + E)
 
 
 class LatentStem(nn.Module):

@@ -12,7 +12,6 @@ the step's phases, statistics, and what is due (grid, checkpoint, evaluation).
 from __future__ import annotations
 
 import errno
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from acgan.training.ema import ema_decay_at
 from acgan.training.monitor import source_collapse_warning
 from acgan.training.run import Run, build_run
 from acgan.training.run_lock import RunLock
-from acgan.training.run_writer import RUN_CONFIG, RunWriter
+from acgan.training.run_writer import RUN_CONFIG, RunWriter, read_run_config
 from acgan.training.stats import StatsWindow
 from acgan.training.steps import training_step
 
@@ -79,16 +78,6 @@ def new_run_dir(root: Path, config: TrainConfig) -> Path:
     existing = [int(p.name[:5]) for p in root.glob("[0-9][0-9][0-9][0-9][0-9]-*")] if root.is_dir() else []
     label = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset_label(config.dataset))
     return root / f"{max(existing, default=-1) + 1:05d}-{label}-{config.preset}"
-
-
-def read_run_config(run_dir: Path) -> TrainConfig:
-    """The (resolved) TrainConfig saved in a run directory's config.json."""
-    path = run_dir / RUN_CONFIG
-    try:
-        saved = json.loads(path.read_text())
-        return TrainConfig.from_dict(saved["train"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AcganError(f"{path}: cannot read the run's configuration ({exc})") from None
 
 
 def disk_full_message(run_dir: Path, exc: OSError, processes: int = 1) -> str:

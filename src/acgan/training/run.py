@@ -34,7 +34,8 @@ from acgan.sampling import make_latents
 from acgan.training.distributed import SINGLE_PROCESS, World, barrier, broadcast_from_main, mean_over_ranks
 from acgan.training.precision_probe import training_precision
 from acgan.training.regularisers import regularisers_of
-from acgan.training.run_writer import NullWriter, ProgressGrid, RunWriter, Writer
+from acgan.training.run_writer import RUN_CONFIG, NullWriter, ProgressGrid, RunWriter, Writer, read_run_config
+from acgan.training.schedules import needs_schedule_length, schedules_of
 from acgan.training.state import (
     TrainState,
     build_train_state,
@@ -96,8 +97,7 @@ class Run:
     @property
     def total_steps(self) -> int | None:
         """The step training stops at, from --steps and --epochs (None: only a time bound)."""
-        bounds = [b for b in (self.config.steps, self.config.epochs and self.config.epochs * self.steps_per_epoch) if b]
-        return min(bounds) if bounds else None
+        return step_bound(self.config, self.steps_per_epoch)
 
     @property
     def epoch(self) -> int:
@@ -134,6 +134,7 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
     info = dataset.info
     data_record = {"num_images": len(dataset), "fingerprint": dataset.content_fingerprint()}
     resumed_note = resumed_data_note(run_dir, info, data_record) if resume else None
+    config = with_schedule_length(config, run_dir, resume, len(dataset), world)
     model_config, plan = training_plan(config, info, world, device)
     tune_for(device)
     assert config.batch_size is not None  # resolved
@@ -173,6 +174,26 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
     return run
 
 
+def with_schedule_length(
+    config: TrainConfig, run_dir: Path, resume: bool, num_images: int, world: World
+) -> TrainConfig:
+    """`config` with its cosine schedules' length fixed: a new run's from its step bound, a resumed run's the one it
+    started with (config.json), so extending a run's bound never reshapes its schedules."""
+    if config.schedule_steps or not needs_schedule_length(config):
+        return config
+    if resume and (run_dir / RUN_CONFIG).is_file():
+        return config.replace(schedule_steps=read_run_config(run_dir).schedule_steps)
+    assert config.batch_size is not None  # resolved
+    steps_per_epoch = max(1, num_images // (config.batch_size * world.size))
+    return config.replace(schedule_steps=step_bound(config, steps_per_epoch) or 0)
+
+
+def step_bound(config: TrainConfig, steps_per_epoch: int) -> int | None:
+    """The step a run stops at from its --steps and --epochs (None: only a time bound)."""
+    bounds = [b for b in (config.steps, config.epochs and config.epochs * steps_per_epoch) if b]
+    return min(bounds) if bounds else None
+
+
 def load_training_data(config: TrainConfig, world: World, show_progress: bool) -> ImageDataset:
     """The training split, decoded by rank 0 first (it fills the decode cache the other ranks then read)."""
     if not world.is_main:
@@ -195,7 +216,9 @@ def training_plan(config: TrainConfig, info: DatasetInfo, world: World = SINGLE_
     model_config = ModelConfig(config.preset, num_classes=info.num_classes, channels=info.channels,
                                resolution=info.resolution, heads=objective.heads, **model_settings(config))  # fmt: skip
     assert config.d_updates is not None  # resolved
-    return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment, regularisers_of(config))
+    schedules = schedules_of(config)
+    return model_config, StepPlan(objective, config.d_updates, config.d_steps, augment, regularisers_of(config),
+                                  schedules)  # fmt: skip
 
 
 def augmentation(config: TrainConfig, info: DatasetInfo, world: World, device: torch.device) -> Augmentation:

@@ -31,6 +31,7 @@ from acgan.checkpoint import (
     read_best,
     save_checkpoint,
 )
+from acgan.config import TrainConfig
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError, RunExists
 from acgan.files import atomic_write_bytes, picture_bytes, temporary_pid
@@ -281,3 +282,13 @@ class NullWriter:
 def _grid_step(path: Path, steps_per_epoch: int) -> int:
     kind, _, number = path.stem.partition("_")
     return int(number) * (steps_per_epoch if kind == "epoch" else 1)
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The (resolved) TrainConfig saved in a run directory's config.json."""
+    path = run_dir / RUN_CONFIG
+    try:
+        saved = json.loads(path.read_text())
+        return TrainConfig.from_dict(saved["train"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AcganError(f"{path}: cannot read the run's configuration ({exc})") from None

@@ -16,6 +16,7 @@ every 16 steps is one more entry with interval=16.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,7 +30,8 @@ from acgan.models.networks import split_output
 from acgan.objectives import Objective, Stats, prefixed
 from acgan.training.distributed import average_gradients
 from acgan.training.ema import update_ema
-from acgan.training.regularisers import Regulariser, gradient_penalty
+from acgan.training.regularisers import Regulariser, gradient_penalty, lazy_ratio
+from acgan.training.schedules import Schedules
 from acgan.training.state import TrainState
 
 
@@ -178,7 +180,8 @@ def d_penalty(state: TrainState, plan: StepPlan, inputs: StepInputs, regulariser
     state.opt_d.zero_grad(set_to_none=True)
     output = state.discriminator(plan.d_view(images, state.rng), labels)
     penalty = gradient_penalty(output.adv_logits, images)
-    loss = penalty * (regulariser.gamma / 2 * regulariser.interval)
+    gamma = regulariser.gamma * plan.schedules.gamma_factor(state.step)
+    loss = penalty * (gamma / 2 * regulariser.interval)
     _update(loss, state.opt_d, state.scalers["d"] if state.scalers else None,
             before_step=lambda: average_gradients(state.discriminator, state.world))  # fmt: skip
     return {f"d_{regulariser.kind}": penalty.detach()}
@@ -216,6 +219,7 @@ class StepPlan:
     d_steps: int = 1
     augment: Augmentation = field(default_factory=Augmentation)  # what D sees of every image (with state: ADA's p)
     regularisers: tuple[Regulariser, ...] = ()  # gradient penalties on D, each a phase after D's updates
+    schedules: Schedules = field(default_factory=Schedules)  # values that change with the step (none by default)
     phases: tuple[Phase, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -262,6 +266,31 @@ def _mean_stats(runs: list[Stats]) -> Stats:
     return {name: torch.stack([run[name] for run in runs]).mean() for name in runs[0]}
 
 
+def scheduled(state: TrainState, plan: StepPlan) -> StepPlan:
+    """Set this step's scheduled values (acgan.training.schedules): the optimizers' learning rates and beta2 (D's
+    adjusted for lazy penalties, as at the start) and the class's strength in G, D and the moving average; the
+    plan with its objective's class weight scaled by that strength."""
+    schedules, step = plan.schedules, state.step
+    ratio = lazy_ratio(plan.regularisers)
+    rates, beta2 = schedules.learning_rates(step), schedules.beta2_at(step)
+    for optimizer, index, power in ((state.opt_g, 0, 1.0), (state.opt_d, 1, ratio)):
+        for group in optimizer.param_groups:
+            if rates is not None:
+                group["lr"] = rates[index] * power
+            if beta2 is not None:
+                group["betas"] = (group["betas"][0], beta2**power)
+    if schedules.ramp is None:
+        return plan
+    strength = schedules.condition_strength(step)
+    for network in (state.generator, state.discriminator, state.g_ema):
+        for module in network.modules() if network is not None else ():
+            if hasattr(type(module), "condition_strength"):
+                setattr(module, "condition_strength", strength)  # noqa: B010  (a plain attribute, not a tensor)
+    weight = plan.objective.class_weight * strength
+    return dataclasses.replace(plan, objective=dataclasses.replace(plan.objective, class_weight=weight),
+                               phases=plan.phases)  # fmt: skip
+
+
 def training_step(
     state: TrainState,
     plan: StepPlan,
@@ -281,6 +310,8 @@ def training_step(
     ran several times), left on the device so the caller decides when to synchronise.
     """
     inputs = StepInputs(real_images, real_labels, batch_size)
+    if plan.schedules.active:
+        plan = scheduled(state, plan)
     runs: dict[str, list[Stats]] = {}
     for phase in plan.phases:
         if phase.due(state.step):
