@@ -160,3 +160,19 @@ def test_fp16_scales_its_losses_and_resumes_exactly(tmp_path: Path) -> None:
     state = torch.load(resolve_checkpoint_dir(tmp_path / "split") / "train_state.pt", weights_only=True)
     assert set(state["scalers"]) == {"d", "g"} and state["scalers"]["g"]["scale"] > 0
     assert all(math.isfinite(record["g_source"]) for record in metrics(tmp_path / "split"))
+
+
+def test_penalties_ada_and_a_paired_loss_train_and_resume_exactly_in_two_processes(tmp_path: Path) -> None:
+    """R1 calls D outside DDP (gradients averaged by hand), ADA averages D's confidence over the processes, the
+    paired loss updates D on both halves at once: a 2-process run and its split-and-resumed twin end bit-identical."""
+    data = str(make_folder(tmp_path / "shapes", per_class=24))
+    options = ["--dataset", data, "--objective", "rpgan+adc", "--r1", "1", "--reg-every", "2", "--ada", "--mbstd",
+               "--ada-kimg", "0.05", *FLAGS]  # fmt: skip
+    assert acgan("train", *options, "--steps", "6", "--run-dir", str(tmp_path / "straight")).returncode == 0
+    first = acgan("train", *options, "--steps", "3", "--run-dir", str(tmp_path / "split"))
+    assert first.returncode == 0, first.stderr
+    resumed = acgan("train", "--resume", str(tmp_path / "split"), "--steps", "6", "--nproc", "2", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    train_config = json.loads((tmp_path / "split" / "config.json").read_text())["train"]
+    assert (train_config["r1"], train_config["ada"], train_config["d_updates"]) == (1.0, True, "joint")

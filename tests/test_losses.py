@@ -181,11 +181,12 @@ def test_reacgan_objective_uses_d2d_on_real_only_in_d() -> None:
     assert float(loss) == pytest.approx(math.log(2) + d2d, rel=1e-6)
 
 
+@pytest.mark.parametrize("preset", ["dcgan", "resnet"])
 @pytest.mark.parametrize("name", list(OBJECTIVES))
-def test_every_objective_runs_on_the_heads_it_declares(name: str) -> None:
+def test_every_objective_runs_on_the_heads_it_declares(name: str, preset: str) -> None:
     """Built with the heads an objective names, D gives it what it needs; losses are finite with gradients."""
     objective = build_objective(name, 1.0, OBJECTIVES[name].class_on_fake)  # type: ignore[arg-type]
-    config = ModelConfig("dcgan", num_classes=3, heads=OBJECTIVES[name].heads)
+    config = ModelConfig(preset, num_classes=3, heads=OBJECTIVES[name].heads, width=8)
     discriminator = build_discriminator(config)
     images, labels = torch.rand(6, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
     halves = [(discriminator(images, labels), labels, is_real) for is_real in (True, False)]
