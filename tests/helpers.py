@@ -80,3 +80,34 @@ def cli_output(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
     """Run `acgan ARGS` in-process: (exit code, stdout and stderr together)."""
     code, out, err = run_cli(args, capsys)
     return code, out + err
+
+
+def forged_onnx(path: Path, trained: object, kind: str = "inputs") -> Path:
+    """An ONNX file carrying a real export's metadata (copied from `trained`) on a graph that is not a generator:
+    `inputs`: an input named x; `shape`: right inputs, images of the wrong shape; `range`: right shape, values 5."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from acgan.export import export_metadata
+
+    meta = export_metadata(trained)  # type: ignore[arg-type]
+    z_dim = trained.generator.config.z_dim  # type: ignore[attr-defined]
+    c, h, w = json.loads(meta["image_shape"])
+    z = helper.make_tensor_value_info("x" if kind == "inputs" else "z", TensorProto.FLOAT, ["N", z_dim])
+    labels = helper.make_tensor_value_info("labels", TensorProto.INT64, ["N"])
+    images = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", "a", "b", "c"])
+    if kind == "range":
+        constants = [helper.make_tensor("rest", TensorProto.INT64, [3], [c, h, w]),
+                     helper.make_tensor("five", TensorProto.FLOAT, [1, 1, 1, 1], [5.0])]  # fmt: skip
+        nodes = [helper.make_node("Shape", ["labels"], ["n"]),
+                 helper.make_node("Concat", ["n", "rest"], ["shape"], axis=0),
+                 helper.make_node("Expand", ["five", "shape"], ["images"])]  # fmt: skip
+    else:  # (N, z_dim) -> (N, 1, 1, z_dim): the declared rank, not an image
+        constants = [helper.make_tensor("axes", TensorProto.INT64, [2], [1, 2])]
+        nodes = [helper.make_node("Unsqueeze", [z.name, "axes"], ["images"])]
+    graph = helper.make_graph(nodes, "forged", [z, labels], [images], initializer=constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path

@@ -8,6 +8,7 @@ its meaning makes bad (a missing checkpoint, an unwritable output, an unknown cl
 from __future__ import annotations
 
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import pytest
 
 from acgan.cli import cli, main
 from acgan.config import TrainConfig
+from acgan.sampling import load_generator
 from acgan.training import train
-from tests.helpers import make_folder
+from tests.helpers import forged_onnx, make_folder
 
 
 def walk(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
@@ -76,8 +78,14 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         shutil.copytree(run, root / f"pointer-{name}")
         (root / f"pointer-{name}" / "checkpoints" / "latest").write_text(content)
         pointers[f"pointer_{name}"] = root / f"pointer-{name}"
+    forged = {f"forged_{kind}": forged_onnx(root / f"forged-{kind}.onnx", load_generator(run), kind)
+              for kind in ("inputs", "shape", "range")}  # fmt: skip
+    twins = root / "twins"  # class names equal after Unicode normalisation
+    for name in (unicodedata.normalize("NFC", "été"), unicodedata.normalize("NFD", "été"), "hiver"):
+        make_folder(twins, classes=(name,), per_class=4, size=16)
     return {"root": root, "folder": folder, "run": run, "one_class": one_class, "empty": empty,
-            "garbage": garbage, "text": text, "no_checkpoint": no_checkpoint, "existing": existing, **pointers}  # fmt: skip
+            "garbage": garbage, "text": text, "no_checkpoint": no_checkpoint, "existing": existing,
+            "step_folder": run / "checkpoints" / "step_00000001", "twins": twins, **pointers, **forged}  # fmt: skip
 
 
 def base_arguments(command: tuple[str, ...], places: dict[str, Path], work: Path) -> dict[str, str]:
@@ -102,12 +110,14 @@ def bad_values(option: str, command: tuple[str, ...], places: dict[str, Path]) -
     """What makes a value of `option` bad beyond its type."""
     p = {name: str(path) for name, path in places.items()}
     pointers = [p["pointer_absolute"], p["pointer_dotdot"], p["pointer_huge"]]
-    checkpoint = [p["garbage"], p["empty"], p["no_checkpoint"], p["root"] + "/missing", p["text"], "", *pointers]
+    forged = [p["forged_inputs"], p["forged_shape"], p["forged_range"]]  # foreign graphs, copied metadata
+    checkpoint = [p["garbage"], p["empty"], p["no_checkpoint"], p["root"] + "/missing", p["text"], "", *pointers,
+                  *forged]  # fmt: skip
     return {
         "--checkpoint": checkpoint,
-        "--resume": [p["empty"], p["root"] + "/missing", p["text"], *pointers],
+        "--resume": [p["empty"], p["root"] + "/missing", p["text"], p["step_folder"], *pointers],
         "--run-dir": [p["text"], p["run"]],
-        "--dataset": ["no-such-dataset", p["empty"], p["one_class"], p["text"], p["root"] + "/missing", ""]
+        "--dataset": ["no-such-dataset", p["empty"], p["one_class"], p["text"], p["root"] + "/missing", "", p["twins"]]
         if command != ("evaluate",) else [p["empty"], p["root"] + "/missing", p["text"], p["one_class"]],
         "--data-dir": [p["root"] + "/missing", p["text"]],
         "--label": ["no-such-class", "99", "-1", "", "²", "1.5", "index:3", "index:-1", "index:", "index:1.0",

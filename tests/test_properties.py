@@ -32,6 +32,7 @@ from acgan.checkpoint import (
     resolve_checkpoint_dir,
     safetensors_bytes,
 )
+from acgan.config import CONFIG_FIELDS
 from acgan.data.cifar import RECORD_BYTES, read_cifar_split
 from acgan.data.dataset import DatasetInfo
 from acgan.data.folders import decode_folder, scan_folder
@@ -467,3 +468,63 @@ def test_eval_json_beside_served_weights(tmp_path: Path, report: Any, merge: boo
     summary = read_metrics(load_generator(path))
     assert summary is None or (isinstance(summary, dict) and "metrics" in summary)
     json.dumps(summary)  # served as JSON
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained 2 steps with options that differ from every default the reader could fall back to."""
+    from acgan.config import TrainConfig
+    from acgan.training import train
+    from tests.helpers import make_folder
+
+    root = tmp_path_factory.mktemp("edited")
+    folder = make_folder(root / "data", per_class=8, size=16)
+    train(TrainConfig(dataset=str(folder), batch_size=8, width=4, steps=2, epochs=None, device="cpu", precision="fp32",
+                      tensorboard=False, lr_g=5e-4, lr_d=3e-4, r1=0.5, seed=3, ema_decay=0.99),
+          root / "run", show_progress=False)  # fmt: skip
+    return root / "run"
+
+
+@given(removed=st.sets(st.sampled_from(sorted(CONFIG_FIELDS)), min_size=1))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+def test_a_config_json_with_fields_removed_reads_what_the_run_used(
+    trained_run: Path, tmp_path_factory: pytest.TempPathFactory, removed: set[str]
+) -> None:
+    """Any fields removed from config.json come back as the run trained with them (the checkpoint's record), or
+    reading fails with one AcganError: never as a default."""
+    import shutil
+
+    run = tmp_path_factory.mktemp("copy") / "run"
+    shutil.copytree(trained_run, run)
+    record = json.loads((run / "config.json").read_text())
+    original = dict(record["train"])
+    record["train"] = {k: v for k, v in original.items() if k not in removed}
+    (run / "config.json").write_text(json.dumps(record))
+    try:
+        config = read_run_config(run)
+    except AcganError:
+        return
+    assert config.to_dict() == original
+
+
+@given(names=st.lists(st.text(alphabet="eé\u0301aA\u0300 -", min_size=1, max_size=4), min_size=2, max_size=5))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+def test_class_folder_names_are_distinct_after_normalisation_or_refused(
+    tmp_path_factory: pytest.TempPathFactory, names: list[str]
+) -> None:
+    """Folder names written with and without combining accents: scanned classes are distinct once NFC-normalised
+    (so each can be asked for by name), or the scan refuses them in one DataError."""
+    import unicodedata
+
+    from acgan.errors import DataError
+
+    root = tmp_path_factory.mktemp("names")
+    for name in dict.fromkeys(name for name in names if name.strip(" .-") and not name.startswith(".")):
+        (root / name).mkdir(exist_ok=True)
+        Image.new("RGB", (8, 8)).save(root / name / "a.png")
+    try:
+        scan = scan_folder(root)
+    except DataError:
+        return
+    normalised = [unicodedata.normalize("NFC", name) for name in scan.class_names]
+    assert len(set(normalised)) == len(normalised)

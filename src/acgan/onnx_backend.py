@@ -41,6 +41,7 @@ def onnx_session(path: Path) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: a foreign graph's warnings would come before our one line
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
@@ -64,4 +65,38 @@ def load_onnx_generator(path: Path) -> tuple[OnnxGenerator, DatasetInfo, int, di
         ) from None
     except Exception as exc:  # onnxruntime raises its own exception types for damaged files
         raise CheckpointError(f"{path}: cannot load the ONNX model ({str(exc).splitlines()[0][:120]})") from None
+    problem = graph_problem(session, config)
+    if problem:
+        raise CheckpointError(f"{path}: not an acgan generator export: {problem}")
     return OnnxGenerator(config, session), info, step, training
+
+
+# What `acgan export` writes: (name, element type, rank) of the graph's inputs and its output.
+INPUTS = {"z": ("tensor(float)", 2), "labels": ("tensor(int64)", 1)}
+OUTPUT = ("images", "tensor(float)", 4)
+RANGE_SLACK = 1e-3  # tanh's outputs, with room for the graph's rounding
+
+
+def graph_problem(session: Any, config: ModelConfig) -> str | None:
+    """Why `session` is not the generator its metadata describes (one phrase), or None: the graph's input names,
+    types and ranks, its output, and a one-image run checked for the image shape and the [-1, 1] range. Metadata
+    can be copied onto any file; the graph cannot pretend."""
+    inputs = {arg.name: (arg.type, len(arg.shape)) for arg in session.get_inputs()}
+    if inputs != INPUTS:
+        described = ", ".join(f"{name} {kind} rank {rank}" for name, (kind, rank) in sorted(inputs.items()))
+        return f"its inputs are {described or 'none'}; an export takes z (float, rank 2) and labels (int64, rank 1)"
+    outputs = {arg.name: (arg.type, len(arg.shape)) for arg in session.get_outputs()}
+    if outputs.get(OUTPUT[0]) != OUTPUT[1:]:
+        return f"it has no output 'images' (float, rank 4) (outputs: {', '.join(outputs) or 'none'})"
+    try:
+        (images,) = session.run([OUTPUT[0]], {"z": np.zeros((1, config.z_dim), np.float32),
+                                              "labels": np.zeros(1, np.int64)})  # fmt: skip
+    except Exception as exc:  # the graph cannot run on its declared inputs (onnxruntime's own exception types)
+        return f"it fails on one latent of size {config.z_dim} ({str(exc).splitlines()[0][:100]})"
+    expected = (1, config.channels, config.resolution, config.resolution)
+    images = np.asarray(images)
+    if images.shape != expected:
+        return f"one latent gives an array of shape {images.shape}, not an image of shape {expected}"
+    if not np.isfinite(images).all() or np.abs(images).max() > 1 + RANGE_SLACK:
+        return "its images are not in [-1, 1]"
+    return None

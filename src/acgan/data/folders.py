@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -76,8 +77,33 @@ class DecodedFolder:
     has_test_split: bool
 
 
-def _visible(entries: Iterator[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
-    return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+HIDDEN_FOLDER = "hidden folder (not read)"
+
+
+def _visible(entries: Iterator[os.DirEntry[str]], root: Path, skipped: list[tuple[str, str]]) -> list[os.DirEntry[str]]:
+    """The entries whose names do not start with a dot, sorted; hidden ones are recorded as skipped (a hidden class
+    folder must not vanish without a word)."""
+    visible = []
+    for entry in sorted(entries, key=lambda e: e.name):
+        if not entry.name.startswith("."):
+            visible.append(entry)
+        elif entry.is_dir():
+            skipped.append((os.path.relpath(entry.path, root) + "/", HIDDEN_FOLDER))
+        else:
+            skipped.append((os.path.relpath(entry.path, root), "hidden"))
+    return visible
+
+
+def same_after_normalisation(names: list[str]) -> tuple[str, str] | None:
+    """Two class names that are different strings but the same name after Unicode NFC normalisation (e.g. 'été'
+    composed and decomposed): neither could be asked for by name. None when there are none."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = unicodedata.normalize("NFC", name)
+        if key in seen:
+            return seen[key], name
+        seen[key] = name
+    return None
 
 
 def scan_folder(root: Path) -> FolderScan:
@@ -96,7 +122,7 @@ def scan_folder(root: Path) -> FolderScan:
         if not folder.is_dir():
             continue
         try:
-            entries = _visible(os.scandir(folder))
+            entries = _visible(os.scandir(folder), root, skipped)
         except OSError as exc:
             raise DataError(f"cannot read {folder}: {exc.strerror or exc}") from None
         for entry in entries:
@@ -119,6 +145,11 @@ def scan_folder(root: Path) -> FolderScan:
             f"{root} has no class folders: put each class's images in its own folder, ROOT/<class>/*.png "
             "(or ROOT/train/<class>/ and ROOT/test/<class>/)"
         )
+    twins = same_after_normalisation(class_names)
+    if twins:
+        raise DataError(f"{root}: class folders {twins[0]!r} and {twins[1]!r} are the same name written two ways "
+                        "(Unicode NFC normalisation makes them equal), so neither could be asked for by name: "
+                        "rename or merge one")  # fmt: skip
     return FolderScan(root, tuple(files), tuple(class_names), "test" in split_roots and split_roots["test"].is_dir(),
                       tuple(skipped))  # fmt: skip
 
@@ -130,6 +161,8 @@ def _scan_class(root: Path, folder: Path, class_name: str, split: str,
     for dirpath, dirnames, filenames in os.walk(folder):  # os.walk does not follow links to folders: say so
         skipped.extend((os.path.relpath(Path(dirpath) / d, root) + "/", LINKED_FOLDER)
                        for d in dirnames if (Path(dirpath) / d).is_symlink())  # fmt: skip
+        skipped.extend((os.path.relpath(Path(dirpath) / d, root) + "/", HIDDEN_FOLDER)
+                       for d in dirnames if d.startswith(".") and not (Path(dirpath) / d).is_symlink())  # fmt: skip
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (Path(dirpath) / d).is_symlink())
         for name in sorted(filenames):
             path = Path(dirpath) / name
@@ -160,9 +193,11 @@ def skipped_summary(skipped: tuple[tuple[str, str], ...], total: int) -> str | N
     if not skipped:
         return None
     why = ", ".join(f"{n} {reason}" for reason, n in Counter(reason for _, reason in skipped).most_common())
-    shown = [path for path, reason in skipped if reason != "hidden"]
-    more = " ..." if len(shown) > EXAMPLES_SHOWN else ""
-    listed = f": {', '.join(shown[:EXAMPLES_SHOWN])}{more}" if shown else ""
+    folders = [path for path, _ in skipped if path.endswith("/")]  # every skipped folder is named: few, and a class
+    files = [path for path, reason in skipped if reason != "hidden" and not path.endswith("/")]
+    shown = folders + files[:EXAMPLES_SHOWN]
+    more = " ..." if len(files) > EXAMPLES_SHOWN else ""
+    listed = f": {', '.join(shown)}{more}" if shown else ""
     return f"skipped {len(skipped)} of {total} files ({why}){listed}"
 
 

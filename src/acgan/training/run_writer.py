@@ -25,13 +25,17 @@ from tqdm import tqdm
 from acgan.checkpoint import (
     CHECKPOINTS_DIR,
     LATEST,
+    META_FILE,
     CheckpointContents,
     checkpoint_name,
     mark_best,
     read_best,
+    read_meta,
+    read_pointer,
+    resolve_checkpoint_dir,
     save_checkpoint,
 )
-from acgan.config import TrainConfig
+from acgan.config import CONFIG_FIELDS, LEGACY_DEFAULTS, TrainConfig
 from acgan.data.dataset import DatasetInfo
 from acgan.errors import AcganError, RunExists
 from acgan.files import atomic_write_bytes, picture_bytes, temporary_pid
@@ -102,6 +106,7 @@ class RunWriter:
         over one that has checkpoints. A run that stopped before its first checkpoint may be started again."""
         has_config = (self.run_dir / RUN_CONFIG).is_file()
         if resume and not has_config:
+            refuse_checkpoint_folder(self.run_dir)
             raise AcganError(f"{self.run_dir} holds no run to resume (no {RUN_CONFIG})")
         if not resume and has_config and self.has_checkpoint:
             raise RunExists(self.run_dir)
@@ -284,11 +289,49 @@ def _grid_step(path: Path, steps_per_epoch: int) -> int:
     return int(number) * (steps_per_epoch if kind == "epoch" else 1)
 
 
+def refuse_checkpoint_folder(run_dir: Path) -> None:
+    """AcganError saying which run to resume when `run_dir` is one of a run's checkpoint folders."""
+    if (run_dir / META_FILE).is_file():
+        raise AcganError(f"{run_dir} is a checkpoint folder, not a run: resume its run with "
+                         f"acgan train --resume {run_dir.parent.parent}")  # fmt: skip
+
+
 def read_run_config(run_dir: Path) -> TrainConfig:
-    """The (resolved) TrainConfig saved in a run directory's config.json."""
+    """The (resolved) TrainConfig saved in a run directory's config.json.
+
+    A field missing from it (an edited file) is taken from the latest checkpoint's record of the configuration,
+    never from a default: the record must say what training used. Where no checkpoint records it either, a field
+    added after the run was started means what it meant then (LEGACY_DEFAULTS), and any other is AcganError.
+    """
     path = run_dir / RUN_CONFIG
+    if not path.is_file():
+        refuse_checkpoint_folder(run_dir)
     try:
-        saved = json.loads(path.read_text())
-        return TrainConfig.from_dict(saved["train"])
+        saved = json.loads(path.read_text())["train"]
+        if not isinstance(saved, dict):
+            raise TypeError("'train' is not an object")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AcganError(f"{path}: cannot read the run's configuration ({exc})") from None
+    missing = sorted(CONFIG_FIELDS - set(saved))
+    if missing:
+        recorded = _checkpoint_train_config(run_dir)
+        saved = {**saved, **{name: recorded[name] for name in missing if name in recorded}}
+        unknown = [name for name in missing if name not in saved and name not in LEGACY_DEFAULTS]
+        if unknown:
+            raise AcganError(f"{path} lacks {', '.join(unknown)} and no checkpoint records what the run used: "
+                             "restore the field(s) (config.json is the run's record; it must not be edited)")  # fmt: skip
+    try:
+        return TrainConfig.from_dict(saved)
+    except (TypeError, ValueError) as exc:
+        raise AcganError(f"{path}: cannot read the run's configuration ({exc})") from None
+
+
+def _checkpoint_train_config(run_dir: Path) -> dict[str, Any]:
+    """The configuration the latest checkpoint recorded ({} without a readable checkpoint)."""
+    try:
+        if read_pointer(run_dir / CHECKPOINTS_DIR, LATEST) is None:
+            return {}
+        recorded = read_meta(resolve_checkpoint_dir(run_dir)).get("train_config", {})
+    except AcganError:
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
