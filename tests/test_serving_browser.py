@@ -38,7 +38,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     weights = write_checkpoint(tmp_path_factory.mktemp("browser"))
     # As `acgan evaluate --num 20` leaves it: some metrics could not be computed (NaN, written as null).
-    report = {"num_samples": 20, "metrics": {"conditional_accuracy": {"generated": 0.5, "real": 0.9},
+    report = {"num_samples": 20, "metrics": {"conditional_accuracy": {"generated": 0.5, "real": 0.9,
+                                                                      "interval": [0.46, 0.54]},
                                              "fd": {"generated": float("nan"), "real": None},
                                              "precision": {"generated": 0.7, "real": float("nan")},
                                              "recall": {"generated": None, "real": float("inf")}}}  # fmt: skip
@@ -86,7 +87,7 @@ def test_pick_a_class_generate_new_seed_and_every_view(server_url: str, tmp_path
         assert page.locator("#label option").count() == 10
         assert "Sneaker" in page.locator("#label").inner_text()
         model = page.inner_text("#model")  # metrics an evaluation could not compute are shown, not fatal
-        assert "0.500 (real 0.900)" in model and "0.700 (real n/a)" in model and "n/a (real n/a)" in model
+        assert "0.500 ± 0.040 (real 0.900)" in model and "0.700 (real n/a)" in model and "n/a (real n/a)" in model
         assert "20 samples" in model
         assert "error" not in (page.get_attribute("#status", "class") or "")
 

@@ -7,8 +7,9 @@ images = g.sample(["7", "7", "3"], seed=1)     # (3, 1, 28, 28) float in [-1, 1]
 
 from acgan.config import TrainConfig
 from acgan.data import DatasetInfo, load_dataset
+from acgan.evaluation.samples import evaluate_samples
 from acgan.models import PRESETS, Discriminator, Generator, ModelConfig
-from acgan.sampling import TrainedGenerator, load_generator, make_latents, sample
+from acgan.sampling import TrainedGenerator, Truncation, load_generator, make_latents, sample, sampling_precision
 from acgan.training import train
 from acgan.version import __version__
 
@@ -20,10 +21,13 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "TrainedGenerator",
+    "Truncation",
     "__version__",
+    "evaluate_samples",
     "load_dataset",
     "load_generator",
     "make_latents",
     "sample",
+    "sampling_precision",
     "train",
 ]

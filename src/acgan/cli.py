@@ -66,11 +66,11 @@ DATA_DIR_TYPE = click.Path(exists=True, file_okay=False, path_type=Path)
 SEED = click.IntRange(0, MAX_SEED)
 
 # Options shared by the commands that read a generator.
+CHECKPOINT_OPTION_HELP = (
+    "A run directory, a checkpoint directory, a generator .safetensors file or an exported .onnx file."
+)
 CHECKPOINT_OPTION = click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A run directory, a checkpoint directory, a generator .safetensors file or an exported .onnx file.",
+    "--checkpoint", required=True, type=click.Path(path_type=Path), help=CHECKPOINT_OPTION_HELP
 )
 SAMPLING_DEVICE_OPTION = click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
 NO_EMA_OPTION = click.option(
@@ -483,7 +483,13 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) 
 
 
 @cli.command()
-@CHECKPOINT_OPTION
+@click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_OPTION_HELP)
+@click.option(
+    "--samples",
+    type=click.Path(path_type=Path),
+    help="Judge another generator's samples instead: an .npz (images, labels[, class_names]), a folder (as acgan "
+    "generate writes it, or one folder per class) or an exported .onnx generator; needs --dataset.",
+)
 @click.option(
     "--num", type=click.IntRange(min=10), default=10_000, show_default=True, help="Samples, balanced over classes."
 )
@@ -493,44 +499,92 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) 
 @click.option(
     "--dataset",
     "dataset_path",
-    metavar="PATH",
-    help="Where the training folder is now, if it moved [default: the path recorded in the checkpoint].",
+    metavar="NAME|PATH",
+    help="The data set the samples are judged against (with --samples); with --checkpoint, where its training "
+    "folder is now, if it moved [default: the one recorded in the checkpoint].",
 )
+@click.option("--cas", is_flag=True, help="Also the Classification Accuracy Score (trains two classifiers: minutes).")
+@click.option("--no-intervals", is_flag=True, help="Skip the 95% bootstrap intervals (seconds).")
 @SAMPLING_DEVICE_OPTION
 @SAMPLING_PRECISION_OPTION
 @NO_EMA_OPTION
-def evaluate(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None, dataset_path: str | None,
-             device: str, precision: str, no_ema: bool) -> None:  # fmt: skip
-    """Measure a generator: conditional accuracy, Frechet distances, diversity, memorisation.
+def evaluate(checkpoint: Path | None, samples: Path | None, num: int, seed: int, as_json: bool,
+             data_dir: Path | None, dataset_path: str | None, cas: bool, no_intervals: bool, device: str,
+             precision: str, no_ema: bool) -> None:  # fmt: skip
+    """Measure a generator: conditional accuracy, Frechet and kernel distances, precision/recall, diversity,
+    memorisation, each with its 95% interval and beside its real-data value.
 
-    Each metric is printed beside its real-data reference (real test images against the training set).
-    Writes eval.json and confusion.png into the run directory (or beside a lone weights file).
+    \b
+    A checkpoint's samples, or any generator's (--samples with --dataset). Writes eval.json and confusion.png into
+    the run directory (beside lone weights; into the samples' folder, or NAME-eval/ beside an .npz or .onnx).
+      acgan evaluate --checkpoint runs/mnist
+      acgan evaluate --samples samples.npz --dataset cifar10 --cas
     """
-    from acgan.device import select_device
-    from acgan.evaluation.evaluate import format_report, load_evaluator, report_folder, write_report
-    from acgan.sampling import load_generator
+    from acgan.evaluation.evaluate import format_report, write_report
 
-    trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
-    per_class = num // trained.info.num_classes
-    if per_class < MIN_SAMPLES_PER_CLASS:
-        click.echo(f"warning: --num {num} gives {per_class} samples per class: too few for the numbers to mean much "
-                   "(Frechet distances and recall are biased at small sizes); compare only evaluations of the "
-                   "same --num (10000 in the README)", err=True)  # fmt: skip
-    evaluator = load_evaluator(trained.info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
-    precision = _resolved_sampling_precision(trained, precision)
-    if not as_json:
-        click.echo(f"sampling {per_class * trained.info.num_classes} images and measuring them (a minute or so on a "
-                   "CPU) ...", err=True)  # fmt: skip
-    report = evaluator.evaluate(trained.generator, num=num, seed=seed, precision=precision)
-    report.update(checkpoint=str(trained.source), step=trained.step)
+    if (checkpoint is None) == (samples is None):
+        raise click.UsageError("give --checkpoint (a run or weights) or --samples (with --dataset), one of the two")
+    if samples is not None and not dataset_path:
+        raise click.UsageError("--samples needs --dataset: the data set the samples are judged against")
+    options = (num, seed, as_json, data_dir)
+    if samples is not None:
+        report, folder, judged = _evaluate_samples(samples, *options, str(dataset_path), not no_intervals)
+    else:
+        assert checkpoint is not None
+        report, folder, judged = _evaluate_checkpoint(checkpoint, *options, dataset_path, device, precision, no_ema,
+                                                      not no_intervals)  # fmt: skip
+    if cas:
+        report["cas"] = judged()
     click.echo(json.dumps(report) if as_json else format_report(report))  # the results first, whatever happens next
-    folder = report_folder(trained.source)
     try:
         done = write_report(report, folder)
     except OSError as exc:
         raise AcganError(f"could not save the results above to {folder}: {exc.strerror or exc}") from None
     for line in done:
         click.echo(line, err=as_json)
+
+
+def _warn_small(num: int, classes: int) -> None:
+    if num // classes < MIN_SAMPLES_PER_CLASS:
+        click.echo(f"warning: {num // classes} samples per class: too few for the numbers to mean much (Frechet "
+                   "distances and recall are biased at small sizes); compare only evaluations of the same size "
+                   "(10000 in the results)", err=True)  # fmt: skip
+
+
+def _evaluate_checkpoint(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None,
+                         dataset_path: str | None, device: str, precision: str, no_ema: bool,
+                         intervals: bool) -> tuple[dict[str, Any], Path, Any]:  # fmt: skip
+    """A checkpoint's evaluation, where to write it, and its CAS (a function: computed only when asked)."""
+    from acgan.device import select_device
+    from acgan.evaluation.evaluate import load_evaluator, report_folder
+    from acgan.sampling import load_generator
+
+    trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
+    _warn_small(num, trained.info.num_classes)
+    evaluator = load_evaluator(trained.info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
+    precision = _resolved_sampling_precision(trained, precision)
+    if not as_json:
+        click.echo("sampling and measuring (a minute or so on a CPU) ...", err=True)
+    report = evaluator.evaluate(trained.generator, num=num, seed=seed, precision=precision, intervals=intervals)
+    report.update(checkpoint=str(trained.source), step=trained.step)
+    return report, report_folder(trained.source), lambda: evaluator.cas(trained.generator, num, seed, not as_json)
+
+
+def _evaluate_samples(samples: Path, num: int, seed: int, as_json: bool, data_dir: Path | None,
+                      dataset_path: str, intervals: bool) -> tuple[dict[str, Any], Path, Any]:  # fmt: skip
+    """Another generator's samples judged against `dataset_path` (acgan.evaluation.samples)."""
+    from acgan.data.dataset import load_dataset
+    from acgan.evaluation.evaluate import load_evaluator
+    from acgan.evaluation.samples import load_samples
+
+    info = load_dataset(dataset_path, "train", data_dir=data_dir, show_progress=not as_json).info
+    images, labels = load_samples(samples, info, num, seed)
+    _warn_small(len(labels), info.num_classes)
+    evaluator = load_evaluator(info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
+    report = evaluator.evaluate_images(images, labels, intervals=intervals)
+    report.update(samples=str(samples))
+    folder = samples if samples.is_dir() else samples.with_name(f"{samples.stem}-eval")
+    return report, folder, lambda: evaluator.cas_of(images, labels, seed, not as_json)
 
 
 @cli.command(name="presets")
@@ -642,6 +696,9 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
         raise AcganError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
     bound_port = listener.getsockname()[1]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    if not _loopback(host):
+        click.echo(f"warning: listening on {shown_host}: the server is reachable from other machines and has no "
+                   "authentication (127.0.0.1 keeps it to this machine)", err=True)  # fmt: skip
     click.echo(f"serving {trained.info.name} {trained.generator.config.preset} (step {trained.step}) from "
                f"{trained.source} at http://{shown_host}:{bound_port}/", err=True)  # fmt: skip
     with listener:
@@ -650,6 +707,18 @@ def serve(checkpoint: Path, host: str, port: int, max_images: int, timeout_s: fl
         uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)).run(
             sockets=[listener]
         )
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

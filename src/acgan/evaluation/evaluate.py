@@ -20,15 +20,25 @@ from safetensors.torch import load_file, save_file
 from acgan.data.dataset import DatasetInfo, ImageDataset, data_fingerprint
 from acgan.data.locate import cache_root
 from acgan.errors import AcganError
-from acgan.evaluation.classifier import FEATURE_DIM, ReferenceClassifier, judge
+from acgan.evaluation.classifier import FEATURE_DIM, Judgement, ReferenceClassifier, judge
+from acgan.evaluation.intervals import (
+    frechet_interval,
+    intra_frechet_interval,
+    kernel_interval,
+    mean_interval,
+    membership_intervals,
+)
 from acgan.evaluation.metrics import (
+    Memberships,
     classifier_score,
     conditional_accuracy,
     diversity_verdict,
     frechet_distance_of,
+    kernel_distance,
     kth_neighbour_radius,
     nearest_neighbour_distances,
     pairwise_ms_ssim,
+    prdc_memberships,
     precision_recall_density_coverage,
 )
 from acgan.evaluation.registry import METRICS
@@ -41,7 +51,9 @@ from acgan.visualize import pyplot, save_figure
 PRDC_REAL_SIZE = 10_000  # training images forming the real manifold for precision/recall/density/coverage
 MS_SSIM_PAIRS = 200  # random same-class pairs per class
 MEMORISATION_SIZE = 1000  # samples (and test images) whose nearest training image is searched
-REFERENCE_VERSION = 2  # what a cached real-data reference holds (2: the MS-SSIM pair values per class)
+REFERENCE_VERSION = 3  # what a cached real-data reference holds (2: MS-SSIM pair values per class; 3: KID)
+KID_SUBSETS, KID_SIZE = 50, 1000  # KID's random subsets (Binkowski et al. 2018 use 100 of 1,000)
+CLASS_KID_SUBSETS, CLASS_KID_SIZE = 10, 500  # per class: fewer, smaller subsets (a class has about N/K images)
 
 
 @dataclass
@@ -107,25 +119,46 @@ class Evaluator:
                 self._references[num] = report
         return self._references[num]
 
-    def evaluate(
-        self, generator: Generator, num: int = 10_000, seed: int = 0, precision: str = "fp32"
-    ) -> dict[str, Any]:
+    def evaluate(self, generator: Generator, num: int = 10_000, seed: int = 0, precision: str = "fp32",
+                 intervals: bool = True) -> dict[str, Any]:  # fmt: skip
         """Generate `num` class-balanced samples (at `precision`, see acgan.sample) and report every metric beside its
-        real-data value."""
+        real-data value (with 95% bootstrap intervals unless `intervals` is False)."""
         start = time.monotonic()
         k = self.info.num_classes
         per_class = num // k
         if per_class < 2:
             raise AcganError(f"evaluation needs at least 2 samples per class: num >= {2 * k} for {self.info.name}")
         num = per_class * k
-        # the samples (float32), their features and the (N, PRDC_REAL_SIZE) distances with their comparisons
-        need = sampling_bytes(generator.config, num, 256) + num * (
-            FEATURE_DIM * 4 + min(PRDC_REAL_SIZE, len(self.train)) * 6
-        )
+        need = sampling_bytes(generator.config, num, 256) + self.measuring_bytes(num)
         require_memory(need, torch.device("cpu"), f"evaluating {num} samples", "use a smaller --num")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
         images = sample(generator, labels, seed=seed, precision=precision).cpu()  # (N, C, H, W) in [-1, 1]
-        generated = self._measure(images, labels)
+        report = self.evaluate_images(images, labels, intervals=intervals)
+        report.update(seed=seed, sampling_precision=precision, seconds=round(time.monotonic() - start, 2))
+        return report
+
+    def cas(self, generator: Generator, num: int, seed: int, show_progress: bool = True) -> dict[str, float]:
+        """The Classification Accuracy Score of `num` class-balanced samples of `generator` (acgan.evaluation.cas)."""
+        per_class = max(2, num // self.info.num_classes)
+        labels = torch.arange(self.info.num_classes).repeat_interleave(per_class)
+        return self.cas_of(sample(generator, labels, seed=seed).cpu(), labels, seed, show_progress)
+
+    def cas_of(self, images: torch.Tensor, labels: torch.Tensor, seed: int, show_progress: bool = True
+               ) -> dict[str, float]:  # fmt: skip
+        """The Classification Accuracy Score of (N, C, H, W) samples made for (N,) labels."""
+        from acgan.evaluation.cas import classification_accuracy_score
+
+        return classification_accuracy_score(images, labels, self.train, self.test, seed, show_progress)
+
+    def measuring_bytes(self, num: int) -> int:
+        """Memory to judge `num` images beyond the images: features and the (N, PRDC_REAL_SIZE) distances."""
+        return num * (FEATURE_DIM * 4 + min(PRDC_REAL_SIZE, len(self.train)) * 6)
+
+    def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor, intervals: bool = True) -> dict[str, Any]:
+        """Report every metric of (N, C, H, W) images in [-1, 1] made for (N,) labels beside its real-data value: the
+        same for a checkpoint's samples and for any other generator's (acgan.evaluate_samples)."""
+        start = time.monotonic()
+        generated = self._measure(images, labels, intervals)
         reference = self.reference(len(labels))
         report = _combine(generated, reference, self.info)
         report["classifier"] = {
@@ -134,10 +167,23 @@ class Evaluator:
             "test_images": min(len(labels), len(self.test)),
             **{k: self.classifier_facts[k] for k in ("train_seconds", "train_images") if k in self.classifier_facts},
         }
-        report.update(
-            num_samples=len(labels), seed=seed, sampling_precision=precision, seconds=round(time.monotonic() - start, 2)
-        )
+        report.update(num_samples=len(labels), seed=0, seconds=round(time.monotonic() - start, 2))
         return report
+
+    def _intervals(self, judged: Judgement, labels: torch.Tensor, members: Memberships | None,
+                   kid: tuple[float, float]) -> dict[str, tuple[float, float]]:  # fmt: skip
+        """The 95% bootstrap intervals of the headline metrics (acgan.evaluation.intervals)."""
+        train_features, k = self.train_features(), self.info.num_classes
+        hits = (judged.probs.argmax(dim=1) == labels).double()
+        found = {
+            "conditional_accuracy": mean_interval(hits, seed=self.seed),
+            "fd": frechet_interval(judged.features, train_features, seed=self.seed),
+            "intra_fd": intra_frechet_interval(
+                judged.features, labels, train_features, self.train.labels, k, seed=self.seed
+            ),
+            "kid": kernel_interval(*kid, KID_SUBSETS),
+        }
+        return found | (membership_intervals(members, seed=self.seed) if members else {})
 
     def _nearest_training_distances(self, queries: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
         """(N,) pixel distance from each query to its nearest training image, reading the training set in chunks."""
@@ -147,26 +193,34 @@ class Evaluator:
             best = torch.minimum(best, nearest_neighbour_distances(queries, reference))
         return best
 
-    def _measure(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-        """Every metric of a labelled image set (real or generated) against the training set."""
+    def _measure(self, images: torch.Tensor, labels: torch.Tensor, intervals: bool = False) -> dict[str, Any]:
+        """Every metric of a labelled image set (real or generated) against the training set, with the 95% bootstrap
+        intervals of the headline metrics when asked (acgan.evaluation.intervals)."""
         k = self.info.num_classes
         judged = judge(self.classifier, images)
         train_features = self.train_features()
         accuracy, per_class_accuracy, confusion = conditional_accuracy(judged.probs, labels, k)
-        per_class_fd, per_class_ms_ssim = [], []
+        per_class_fd, per_class_kid, per_class_ms_ssim = [], [], []
         rng = torch.Generator().manual_seed(self.seed)
         for c in range(k):
-            mine = labels == c
-            per_class_fd.append(frechet_distance_of(judged.features[mine], train_features[self.train.labels == c]))
-            per_class_ms_ssim.append(pairwise_ms_ssim(images[mine], MS_SSIM_PAIRS, rng).tolist())
+            mine, theirs = judged.features[labels == c], train_features[self.train.labels == c]
+            per_class_fd.append(frechet_distance_of(mine, theirs))
+            per_class_kid.append(kernel_distance(mine, theirs, CLASS_KID_SUBSETS, CLASS_KID_SIZE, self.seed)[0])
+            per_class_ms_ssim.append(pairwise_ms_ssim(images[labels == c], MS_SSIM_PAIRS, rng).tolist())
         real, real_radius = self.real_manifold()
-        prdc = precision_recall_density_coverage(real, judged.features, k=5, real_radius=real_radius)
+        members = prdc_memberships(real, judged.features, 5, real_radius) if min(len(real), len(labels)) > 5 else None
+        prdc = members.values() if members else precision_recall_density_coverage(real, judged.features)
+        kid, kid_std = kernel_distance(judged.features, train_features, KID_SUBSETS, KID_SIZE, self.seed)
         memorisation_index = torch.randperm(len(images), generator=rng)[:MEMORISATION_SIZE]
         nn_distances = self._nearest_training_distances(images[memorisation_index])
+        found = {"intervals": self._intervals(judged, labels, members, (kid, kid_std)) if intervals else {}}
         return {
+            **found,
             "conditional_accuracy": accuracy,
             "fd": frechet_distance_of(judged.features, train_features),
             "intra_fd": sum(per_class_fd) / k,
+            "kid": kid,
+            "intra_kid": sum(per_class_kid) / k,
             "classifier_score": classifier_score(judged.probs),
             **prdc,
             "ms_ssim": sum(_mean(pairs) for pairs in per_class_ms_ssim) / k,
@@ -174,6 +228,7 @@ class Evaluator:
             "nn_distance_p01": float(torch.quantile(nn_distances.double(), 0.01)),
             "per_class_accuracy": per_class_accuracy,
             "per_class_fd": per_class_fd,
+            "per_class_kid": per_class_kid,
             "per_class_ms_ssim": [_mean(pairs) for pairs in per_class_ms_ssim],
             "per_class_ms_ssim_pairs": per_class_ms_ssim,  # (K, MS_SSIM_PAIRS): the verdicts' evidence
             "confusion": confusion,
@@ -183,7 +238,10 @@ class Evaluator:
 
 def _combine(generated: dict[str, Any], reference: dict[str, Any], info: DatasetInfo) -> dict[str, Any]:
     """Lay out generated and real values side by side, flag collapsed classes, summarise memorisation."""
-    metrics = {m.name: {"generated": generated[m.name], "real": reference[m.name]} for m in METRICS}
+    metrics = {m.name: {"generated": generated[m.name], "real": reference.get(m.name, math.nan)} for m in METRICS}
+    for name, (low, high) in generated.get("intervals", {}).items():
+        if name in metrics:
+            metrics[name]["interval"] = [low, high]
     per_class = []
     for c, name in enumerate(info.class_names):
         ms_gen, ms_real = generated["per_class_ms_ssim"][c], reference["per_class_ms_ssim"][c]
@@ -194,6 +252,7 @@ def _combine(generated: dict[str, Any], reference: dict[str, Any], info: Dataset
             "class": name,
             "accuracy": generated["per_class_accuracy"][c], "real_accuracy": reference["per_class_accuracy"][c],
             "fd": generated["per_class_fd"][c], "real_fd": reference["per_class_fd"][c],
+            "kid": generated["per_class_kid"][c], "real_kid": reference.get("per_class_kid", [math.nan] * len(info.class_names))[c],
             "ms_ssim": ms_gen, "real_ms_ssim": ms_real,
             "real_ms_ssim_p90": float(torch.quantile(pairs_real, 0.9)) if pairs_real.numel() else math.nan,
             "diversity": diversity, "collapsed": diversity == "collapsed",
@@ -223,10 +282,10 @@ def format_report(report: dict[str, Any]) -> str:
     if judge_facts:
         lines += [f"reference classifier ({judge_facts['arch']}): test accuracy {judge_facts['test_accuracy']:.3f} on "
                   f"{judge_facts['test_images']} real test images; read every metric beside its real-data value", ""]  # fmt: skip
-    lines += [f"{'metric':<44}{'generated':>12}{'real data':>12}", "-" * 68]
+    lines += [f"{'metric':<44}{'generated (95% interval)':>22}{'real data':>12}", "-" * 78]
     for metric in METRICS:
         row = report["metrics"][metric.name]
-        lines.append(f"{metric.label:<44}{row['generated']:>12.4f}{row['real']:>12.4f}")
+        lines.append(f"{metric.label:<44}{_with_interval(row):>22}{row['real']:>12.4f}")
     lines += [
         "",
         f"{'class':<14}{'accuracy':>10}{'(real)':>8}{'FD':>9}{'(real)':>8}{'MS-SSIM':>9}{'(real)':>8}",
@@ -245,6 +304,14 @@ def format_report(report: dict[str, Any]) -> str:
               f"than 99% of real test images are (real data: 1%)"]  # fmt: skip
     lines.append(f"{report['num_samples']} samples, seed {report['seed']}, {report['seconds']:.1f} s")
     return "\n".join(lines)
+
+
+def _with_interval(row: dict[str, Any]) -> str:
+    """'0.9300 ± 0.0040' (half the 95% interval's width) or the value alone."""
+    low, high = row.get("interval") or (math.nan, math.nan)
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{row['generated']:.4f}"
+    return f"{row['generated']:.4f} ± {(high - low) / 2:.4f}"
 
 
 def _mean(values: list[float]) -> float:

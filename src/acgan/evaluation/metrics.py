@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -77,6 +78,51 @@ def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
     return distances.kthvalue(k + 1, dim=1).values  # +1: the point itself is at distance 0
 
 
+@dataclass(frozen=True)
+class Memberships:
+    """Which k-NN balls hold which points, for (N, D) real and (M, D) fake features (Kynkaanniemi et al. 2019;
+    Naeem et al. 2020): the manifold metrics, and their bootstrap over the fakes, are sums over these.
+
+    in_real: (M,) how many real balls hold each fake; covering: (N, M) sparse, fake j lies in real ball i;
+    recalled: (N, M) sparse, real i lies in fake ball j.
+    """
+
+    in_real: torch.Tensor
+    covering: torch.Tensor
+    recalled: torch.Tensor
+    k: int
+
+    def values(self, counts: torch.Tensor | None = None) -> dict[str, float]:
+        """precision, recall, density and coverage of the fakes, each fake taken `counts[j]` times (a bootstrap
+        resample; None: once each)."""
+        m = self.in_real.shape[0]
+        weights = torch.ones(m, dtype=torch.float64) if counts is None else counts.double()
+        present = weights[:, None]  # (M, 1)
+        return {
+            "precision": float(((self.in_real > 0).double() * weights).sum() / m),
+            "recall": float(((self.recalled @ present).squeeze(1) > 0).double().mean()),
+            "density": float((self.in_real.double() * weights).sum() / (m * self.k)),
+            "coverage": float(((self.covering @ present).squeeze(1) > 0).double().mean()),
+        }
+
+
+def prdc_memberships(real: torch.Tensor, fake: torch.Tensor, k: int = 5,
+                     real_radius: torch.Tensor | None = None, chunk: int = 2048) -> Memberships:  # fmt: skip
+    """The k-NN memberships of (N, D) real and (M, D) fake features (both sets need more than k rows)."""
+    if real_radius is None:
+        real_radius = kth_neighbour_radius(real, k)  # (N,)
+    fake_radius = kth_neighbour_radius(fake, k)  # (M,)
+    in_real = torch.zeros(fake.shape[0], dtype=torch.int64)
+    covering, recalled = [], []
+    for start in range(0, real.shape[0], chunk):
+        distances = _pairwise_distances(real[start : start + chunk], fake)  # (n, M)
+        inside = distances < real_radius[start : start + chunk, None]  # fake j inside real ball i
+        in_real += inside.sum(dim=0)
+        covering.append(inside.to_sparse())
+        recalled.append((distances < fake_radius[None, :]).to_sparse())
+    return Memberships(in_real, torch.cat(covering).double().coalesce(), torch.cat(recalled).double().coalesce(), k)
+
+
 def precision_recall_density_coverage(
     real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radius: torch.Tensor | None = None
 ) -> dict[str, float]:
@@ -89,17 +135,29 @@ def precision_recall_density_coverage(
     """
     if min(real.shape[0], fake.shape[0]) <= k:
         return dict.fromkeys(("precision", "recall", "density", "coverage"), math.nan)
-    if real_radius is None:
-        real_radius = kth_neighbour_radius(real, k)  # (N,)
-    fake_radius = kth_neighbour_radius(fake, k)  # (M,)
-    distances = _pairwise_distances(real, fake)  # (N, M)
-    inside_real = distances < real_radius[:, None]  # fake j inside real ball i
-    return {
-        "precision": float(inside_real.any(dim=0).double().mean()),
-        "recall": float((distances < fake_radius[None, :]).any(dim=1).double().mean()),
-        "density": float(inside_real.double().sum(dim=0).mean() / k),
-        "coverage": float((distances.min(dim=1).values < real_radius).double().mean()),
-    }
+    return prdc_memberships(real, fake, k, real_radius).values()
+
+
+def kernel_distance(a: torch.Tensor, b: torch.Tensor, subsets: int = 50, subset_size: int = 1000,
+                    seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """The kernel distance of (N, D) and (M, D) features (KID, Binkowski et al. 2018, section 3): the unbiased
+    squared MMD with the cubic polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over `subsets` random subsets of
+    min(subset_size, N, M) rows of each set, as torch-fidelity and the paper do. Unbiased, so it can be compared
+    across sample sizes (unlike FD). (mean, standard deviation over the subsets); NaN when a set has < 2 rows."""
+    size = min(subset_size, a.shape[0], b.shape[0])
+    if size < 2 or not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        return math.nan, math.nan
+    rng = torch.Generator().manual_seed(seed)
+    d = a.shape[1]
+    values = []
+    for _ in range(subsets):
+        x = a[torch.randperm(a.shape[0], generator=rng)[:size]].double()
+        y = b[torch.randperm(b.shape[0], generator=rng)[:size]].double()
+        kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
+        same = (kxx.sum() - kxx.diagonal().sum() + kyy.sum() - kyy.diagonal().sum()) / (size * (size - 1))
+        values.append(float(same - 2 * kxy.mean()))
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), spread
 
 
 # MS-SSIM at 28 px: three scales (28, 14, 7) with a 7-tap Gaussian; the first three of Wang et al.'s

@@ -24,6 +24,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("conditional_accuracy", "conditional accuracy", True, plotted=True),
     Metric("fd", "Frechet distance (classifier features)", False, plotted=True),
     Metric("intra_fd", "intra-class FD (mean over classes)", False, plotted=True),
+    Metric("kid", "kernel distance KID (classifier features)", False),
+    Metric("intra_kid", "intra-class KID (mean over classes)", False),
     Metric("classifier_score", "classifier score", True),
     Metric("precision", "precision (k=5)", True, plotted=True),
     Metric("recall", "recall (k=5)", True, plotted=True),

@@ -1,0 +1,108 @@
+"""95% confidence intervals of an evaluation's numbers, by the bootstrap (Efron 1979): the generated (and, for the
+Frechet distances, the real) features are resampled with replacement, each metric recomputed on the resample, and
+the 2.5th and 97.5th percentiles of its values are the interval. Features are computed once; only the statistics
+are recomputed, so 200 resamples take seconds.
+
+- conditional accuracy: the per-sample hits resampled;
+- FD and intra-class FD: the generated features resampled, and the training features (the real side) reweighted
+  by multinomial counts (the same as resampling them, without copying 60,000 rows 200 times);
+- precision, recall, density, coverage: the generated points resampled over the k-NN memberships of the full sample
+  (the balls' radii stay those of the full sets: the interval is of the sample, not of the radii);
+- KID: the spread of its subset estimates, mean +- 1.96 standard errors (it is already an average of subsets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from acgan.evaluation.metrics import Memberships, frechet_distance
+
+RESAMPLES = 200
+LEVEL = 0.95
+
+
+def percentile_interval(values: list[float], level: float = LEVEL) -> tuple[float, float]:
+    """The central `level` interval of bootstrap values (NaN ends when there are none or they are not finite)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def weighted_stats(features: torch.Tensor, counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D) of (N, D) features with each row taken counts[i] times (float64 results;
+    the (D, N) x (N, D) product in float32, which is ten times faster and, centred, accurate to ~1e-6)."""
+    weights = counts.double()
+    total = float(weights.sum())
+    mean = (weights[:, None] * features.double()).sum(dim=0) / total
+    centred = (features.double() - mean).float()
+    cov = ((centred * counts.float()[:, None]).T @ centred).double() / (total - 1)
+    return mean.numpy(), cov.numpy()
+
+
+def resample_counts(n: int, rng: torch.Generator) -> torch.Tensor:
+    """How many times each of n items is drawn in one bootstrap resample of size n: (n,) int64."""
+    return torch.bincount(torch.randint(n, (n,), generator=rng), minlength=n)
+
+
+def bootstrap(statistic: Callable[[torch.Generator], float], resamples: int = RESAMPLES,
+              seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """The percentile interval of `statistic(rng)` over `resamples` draws."""
+    rng = torch.Generator().manual_seed(seed)
+    return percentile_interval([statistic(rng) for _ in range(resamples)])
+
+
+def frechet_interval(generated: torch.Tensor, real: torch.Tensor, resamples: int = RESAMPLES,
+                     seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """The interval of FD(generated, real), both (N, D) feature sets resampled."""
+    if generated.shape[0] < 2 or real.shape[0] < 2:
+        return math.nan, math.nan
+
+    def one(rng: torch.Generator) -> float:
+        return frechet_distance(*weighted_stats(generated, resample_counts(generated.shape[0], rng)),
+                                *weighted_stats(real, resample_counts(real.shape[0], rng)))  # fmt: skip
+
+    return bootstrap(one, resamples, seed)
+
+
+def intra_frechet_interval(generated: torch.Tensor, labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor,
+                           classes: int, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """The interval of the mean over classes of FD(generated of class c, real of class c), resampled per class."""
+    per_class = [(generated[labels == c], real[real_labels == c]) for c in range(classes)]
+    if any(g.shape[0] < 2 or r.shape[0] < 2 for g, r in per_class):
+        return math.nan, math.nan
+
+    def one(rng: torch.Generator) -> float:
+        return sum(frechet_distance(*weighted_stats(g, resample_counts(g.shape[0], rng)),
+                                    *weighted_stats(r, resample_counts(r.shape[0], rng))) for g, r in per_class) / classes  # fmt: skip
+
+    return bootstrap(one, resamples, seed)
+
+
+def mean_interval(hits: torch.Tensor, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """The interval of the mean of (N,) per-sample values (conditional accuracy's hits)."""
+    if hits.numel() == 0:
+        return math.nan, math.nan
+    values = hits.double()
+    return bootstrap(lambda rng: float((values * resample_counts(values.numel(), rng)).sum() / values.numel()),
+                     resamples, seed)  # fmt: skip
+
+
+def membership_intervals(members: Memberships, resamples: int = RESAMPLES,
+                         seed: int = 0) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """The intervals of precision, recall, density and coverage, the generated points resampled."""
+    rng = torch.Generator().manual_seed(seed)
+    draws = [members.values(resample_counts(members.in_real.shape[0], rng)) for _ in range(resamples)]
+    return {name: percentile_interval([draw[name] for draw in draws]) for name in draws[0]}
+
+
+def kernel_interval(mean: float, std: float, subsets: int) -> tuple[float, float]:
+    """KID's interval from its subset estimates: mean +- 1.96 standard errors."""
+    half = 1.959964 * std / math.sqrt(max(subsets, 1))
+    return mean - half, mean + half
