@@ -17,7 +17,7 @@ DEMO_EPOCHS ?= 3
 KERAS_VENV ?= benchmarks/.keras-venv
 CHECKPOINT ?= runs/demo
 
-.PHONY: install install-data install-browser demo serve test test-fast lint check clean \
+.PHONY: install install-data install-browser demo serve test test-fast lint check clean results \
 	bench-throughput bench-quality bench-keras bench-serve bench-data bench-distributed \
 	bench-crash bench-disk-full bench-soak
 
@@ -75,6 +75,10 @@ test: install install-browser
 # browser, soak, crash, disk-full, evaluation end to end). `make test` remains the whole suite (CI runs it).
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# docs/results.md from the benchmarks' JSON files (tests/test_results_page.py checks the committed page matches).
+results: install
+	$(BIN)/python benchmarks/results_page.py
 
 # Benchmarks (not tests): each prints a table and writes JSON under benchmarks/results/.
 bench-throughput: install

@@ -75,7 +75,9 @@ def main() -> None:
         evaluator = evaluator or load_evaluator(trained.info, data_dir=args.data_dir)
         report = evaluator.evaluate(trained.generator, num=args.samples, seed=0)
         values = {name: report["metrics"][name]["generated"] for name in COLUMNS}
-        rows.append({"minutes": round(result.seconds / 60, 3), "steps": result.step, **values})
+        batch = resolve_config(config).batch_size or 0
+        rows.append({"minutes": round(result.seconds / 60, 3), "steps": result.step,
+                     "images_per_s": round(result.step * batch / max(result.seconds, 1e-9), 1), **values})  # fmt: skip
         print(f"{result.seconds / 60:>8.2f}{result.step:>8}" + _row(values), flush=True)
     assert evaluator is not None
     real = {name: report["metrics"][name]["real"] for name in COLUMNS}

@@ -16,7 +16,9 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,7 +36,7 @@ from acgan.training.steps import StepPlan, training_step
 
 
 def machine() -> dict[str, object]:
-    """What the numbers were measured on, and which code measured them."""
+    """What the numbers were measured on, which code measured them (commit, version) and the command."""
     return {
         "host": platform.node(),
         "processor": platform.processor() or platform.machine(),
@@ -46,8 +48,19 @@ def machine() -> dict[str, object]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "commit": git_commit(),
+        "acgan_version": acgan_version(),
+        "command": "python " + shlex.join(sys.argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def acgan_version() -> str:
+    """The version of the acgan being measured (a baseline checkout's too)."""
+    try:
+        from acgan.version import __version__
+    except ImportError:
+        return "unknown"
+    return __version__
 
 
 def cpu_model() -> str:

@@ -1,0 +1,329 @@
+"""docs/results.md, rendered from the benchmarks' JSON files: what the current code measured, never typed by hand.
+
+    python benchmarks/results_page.py            # write docs/results.md (make results)
+    python benchmarks/results_page.py --check    # exit 1 when docs/results.md differs from what the JSON says
+
+Reads every JSON file at the top of benchmarks/results/ (superseded experiments live in
+benchmarks/results/archive/ and are not shown). Each kind of file (by its name's prefix) has a renderer that
+makes one section: its tables, the command that produced them and the machine and date they were measured on
+(with the commit when the file records one). The output depends only on the files' contents (sorted, never by
+file times), so a clean clone renders the committed page exactly (tests/test_results_page.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+PAGE = REPO / "docs" / "results.md"
+QUALITY_COLUMNS = (("conditional_accuracy", "cond. acc.", 3), ("intra_fd", "intra-FD", 2), ("fd", "FD", 2),
+                   ("precision", "precision", 3), ("recall", "recall", 3), ("coverage", "coverage", 3),
+                   ("ms_ssim", "MS-SSIM", 3))  # fmt: skip
+Record = dict[str, Any]
+
+
+def machine_line(records: list[Record]) -> str:
+    """'Intel(R) Xeon(R) Processor, 2 cores, AMX, no GPU; 2026-12-06; commit ab41e66' for the records' machines."""
+    seen = []
+    for record in records:
+        machine = record.get("machine", {})
+        flags = machine.get("cpu_flags")
+        features = "not recorded" if flags is None else ("AMX" if "amx_bf16" in flags else
+                                                         "AVX512-BF16" if "avx512_bf16" in flags else "no bf16")  # fmt: skip
+        gpu = machine.get("gpu") or "no GPU"
+        commit = f"; commit {machine['commit']}" if machine.get("commit") else ""
+        line = (f"{machine.get('cpu_model', 'CPU model not recorded')}, {machine.get('cpu_count', '?')} cores, bf16 "
+                f"features {features}, {gpu}; {str(machine.get('date', '?'))[:10]}{commit}")  # fmt: skip
+        if line not in seen:
+            seen.append(line)
+    return "; ".join(seen) if len(seen) < 4 else f"{len(seen)} runs on: " + "; ".join(sorted(set(seen)))
+
+
+def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i < numeric_from else "---:" for i in range(len(header))) + "|"]  # fmt: skip
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def cell(values: list[float], digits: int) -> str:
+    """The mean, and after +- half the range when there are several values."""
+    if not values:
+        return "n/a"
+    mean = sum(values) / len(values)
+    spread = "" if len(values) == 1 else f" ± {(max(values) - min(values)) / 2:.{digits}f}"
+    return f"{mean:.{digits}f}{spread}"
+
+
+# --- quality ---
+
+
+def quality_section(records: list[Record]) -> list[str]:
+    """One table per (data set, budget): runs grouped by preset and name (seeds averaged), beside real data."""
+    lines = ["## Quality", "",
+             "Each run trains from scratch for a wall-clock budget (evaluations excluded from the clock), then draws "
+             "class-balanced samples for `acgan evaluate`'s metrics, judged by the data set's reference classifier "
+             "(not comparable with Inception-based numbers in papers). Lower is better for intra-FD, FD and "
+             "MS-SSIM, higher for the rest; each table ends with the same metrics for the real test images. Several "
+             "seeds: the mean ± half the range.", ""]  # fmt: skip
+    groups: dict[tuple[str, float], list[Record]] = {}
+    for record in records:
+        groups.setdefault((record["dataset"], float(record["budget_minutes"])), []).append(record)
+    for (dataset, minutes), group in sorted(groups.items()):
+        runs: dict[tuple[str, str], list[Record]] = {}
+        for record in sorted(group, key=lambda r: (r["preset"], str(r.get("name")), r.get("seed", 0))):
+            runs.setdefault((record["preset"], str(record.get("name", "default"))), []).append(record)
+        header = ["preset", "run", "options", "seeds", "steps", "images/s", *(t for _, t, _ in QUALITY_COLUMNS)]
+        rows = []
+        for (preset, name), members in runs.items():
+            finals = [member["curve"][-1] for member in members]
+            options = ", ".join(f"{k}={v}" for k, v in members[0]["overrides"].items()) or "-"
+            rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members),
+                         cell([f["steps"] for f in finals], 0),
+                         cell([f["images_per_s"] for f in finals if "images_per_s" in f], 0),
+                         *(cell([f[key] for f in finals if key in f], digits) for key, _, digits in QUALITY_COLUMNS)])  # fmt: skip
+        real = group[-1]["real"]
+        rows.append(
+            [
+                "real test images",
+                "",
+                "",
+                "",
+                "",
+                "",
+                *(cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS),
+            ]
+        )
+        shown = dataset if "/" not in dataset else f".../{Path(dataset).name}"  # a folder of the machine it ran on
+        command = (f"python benchmarks/quality.py --dataset {shown} --preset PRESET --minutes {minutes:g} "
+                   f"--samples {group[0]['samples']} [--seed N] [--set FIELD=VALUE ...]")  # fmt: skip
+        lines += [f"### {Path(dataset).name}, {minutes:g} minutes", "",
+                  f"`{command}` (each row's options are its `--set`s). Machines: {machine_line(group)}.", "",
+                  *table(header, rows, numeric_from=4), ""]  # fmt: skip
+    return lines
+
+
+# --- speed ---
+
+
+def speed_section(records: list[Record]) -> list[str]:
+    """One row per machine: the default's images/s against 6563a79 in the same run, auto and both precisions."""
+    lines = ["## Training speed by machine", "",
+             "`python benchmarks/step_speed.py`: the default preset on MNIST, `acgan train` for 1,350 steps, images/s "
+             "between steps 150 and 1,350, the variants interleaved in one run (ratios are medians of per-repeat "
+             "ratios), against the code of 2026-11-30 (6563a79). `auto` is what a user's first run gets "
+             "(measured, then cached).", ""]  # fmt: skip
+    header = ["machine", "date", "6563a79", "auto chose", "auto", "fp32", "bf16", "auto / 6563a79",
+              "auto / faster forced", "step GFLOP/s (share of its matmul rate)"]  # fmt: skip
+    rows = []
+    for record in sorted(records, key=lambda r: str(r["machine"].get("date"))):
+        summary, machine = record.get("summary", {}), record["machine"]
+        if "auto" not in summary:
+            continue  # a run from before the variants were measured
+        auto = summary["auto"]
+        flags = machine.get("cpu_flags", [])
+        features = "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else "no bf16"
+        rows.append([f"{machine['cpu_model']}, {machine['cpu_count']} cores, {features}", str(machine["date"])[:10],
+                     f"{summary['baseline']['images_per_s']:.0f}", f"{auto['precision']} ({auto['how']})",
+                     f"{auto['images_per_s']:.0f}", f"{summary['fp32']['images_per_s']:.0f}",
+                     f"{summary['bf16']['images_per_s']:.0f}", f"{auto['vs_baseline']:.2f}x",
+                     f"{record['targets']['auto_vs_faster_forced']:.2f}x",
+                     f"{auto['gflops']:.0f} ({auto['share_of_matmul_rate']:.0%})"])  # fmt: skip
+    return lines + table(header, rows, numeric_from=2) + ["", f"Commits: {machine_line(records)}.", ""]
+
+
+def profile_section(records: list[Record]) -> list[str]:
+    """Where a step's time goes, per preset and precision."""
+    lines = ["## Where a training step's time goes", ""]
+    for record in records:
+        args = record["args"]
+        lines += [f"`python benchmarks/profile_step.py --presets {args['presets']} --precisions {args['precisions']}"
+                  f"`: {machine_line([record])}; batch {args['batch_size']}.", ""]  # fmt: skip
+        groups = sorted({group for row in record["rows"] for group in row["groups_ms_per_step"]})
+        header = ["preset, precision", "steps/s", "GFLOP/step", "GFLOP/s", "share of matmul rate",
+                  *(f"{group} (ms)" for group in groups)]  # fmt: skip
+        rows = [[f"{row['preset']}, {row['precision']}", f"{row['steps_per_s']:.1f}", f"{row['step_gflop']:.1f}",
+                 f"{row['gflops']:.0f}", f"{row['share_of_matmul_rate']:.0%}",
+                 *(f"{row['groups_ms_per_step'].get(group, 0.0):.1f}" for group in groups)] for row in record["rows"]]  # fmt: skip
+        lines += [*table(header, rows), ""]
+    return lines
+
+
+# --- reliability and serving ---
+
+
+def crash_section(records: list[Record]) -> list[str]:
+    lines = ["## Kill -9 at any moment", ""]
+    for record in records:
+        trials = record["trials"]
+        kinds: dict[str, int] = {}
+        for trial in trials:
+            kinds[trial["kind"]] = kinds.get(trial["kind"], 0) + 1
+        torn = sum(bool(trial["left_half_written"]) for trial in trials)
+        lines += [f"`python benchmarks/crash.py --kills {record['args']['kills']}` (a `dcgan` run of "
+                  f"{record['args']['steps']} steps, SIGKILL at a random moment, then `--resume`): "
+                  f"{machine_line([record])}.", "",
+                  f"{record['recovered']} of {len(trials)} killed runs resumed bit-identical to an uninterrupted run "
+                  f"({record.get('replayed', 0)} after one replay); {torn} kills cut a write in half. Moments: "
+                  + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) + ".", ""]  # fmt: skip
+    return lines
+
+
+def disk_full_section(records: list[Record]) -> list[str]:
+    lines = ["## A full disk", ""]
+    for record in records:
+        header = ["disk size (x the run's size)", "last good checkpoint", "one-line message", "no leftovers",
+                  "resumed bit-identical"]  # fmt: skip
+        rows = [[f"{r['fill']}", str(r.get("checkpoint") if r.get("checkpoint_loads") else "none yet"),
+                 "yes" if r["one_line_error"] else "no", "yes" if not r["temporary_leftovers"] else "no",
+                 "yes" if r["bit_identical"] else "no"] for r in record["results"]]  # fmt: skip
+        lines += [f"`python benchmarks/disk_full.py`: a `dcgan` run of {record['args']['steps']} steps on a disk "
+                  f"(tmpfs) a fraction of the run's size ({record['run_bytes'] / 2**20:.1f} MiB), then resumed on a "
+                  f"larger one. {machine_line([record])}.", "", *table(header, rows), ""]  # fmt: skip
+    return lines
+
+
+def soak_section(records: list[Record]) -> list[str]:
+    lines = ["## The server under load", ""]
+    for record in records:
+        args, latency, memory = record["args"], record["good_latency_ms"], record["rss_mib"]
+        statuses = ", ".join(f"{count:,} x {status}" for status, count in sorted(record["statuses"].items()))
+        lines += [f"`python benchmarks/serve_soak.py` ({args['clients']} clients for {float(args['seconds']):.0f} s, "
+                  f"{float(args['bad_share']):.0%} of requests bad): {machine_line([record])}.", "",
+                  f"{record['requests']:,} requests answered: {statuses}; server errors other than 503: "
+                  f"{record['server_errors_not_503']}; failed connections: {record['failures']}. Good requests' "
+                  f"latency p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms; resident memory "
+                  f"{memory['start']:.0f} MiB after warm-up, {memory['end']:.0f} MiB at the end.", ""]  # fmt: skip
+    return lines
+
+
+def load_section(records: list[Record]) -> list[str]:
+    lines = ["## Serving throughput", ""]
+    for record in records:
+        header = ["micro-batching", "requests/s", "images/s", "p50 ms", "p99 ms", "errors"]
+        rows = [["on" if r["batching"] else "off", f"{r['requests_per_s']:.1f}", f"{r['images_per_s']:.0f}",
+                 f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}", str(sum(r["errors"].values()))] for r in record["results"]]  # fmt: skip
+        lines += [f"`python benchmarks/serve_load.py` ({record['clients']} clients for {record['seconds']} s, "
+                  f"{record['images_per_request']} images a request): {machine_line([record])}.", "",
+                  *table(header, rows), ""]  # fmt: skip
+    return lines
+
+
+def other_section(records: list[Record]) -> list[str]:
+    """Data loading, export, the Keras reference side by side and the diversity rule's calibration, one line each."""
+    lines = ["## Data loading, export, the Keras reference, the diversity rule", ""]
+    for record in records:
+        machine = machine_line([record])
+        if "jpeg_megabytes" in record:
+            first, *cached = record["runs"]
+            lines.append(f"- Decode cache (`python benchmarks/decode.py --images {record['images']} --size "
+                         f"{record['jpeg_size'][0]}x{record['jpeg_size'][1]} --resolution {record['resolution']}`): the "
+                         f"first load decodes {record['jpeg_megabytes']:.0f} MB of JPEGs in {first['seconds']:.1f} s, "
+                         f"a cached load takes {min(r['seconds'] for r in cached):.1f} s (mostly starting Python); "
+                         f"peak memory {first['peak_rss_bytes'] / 2**20:.0f} MiB. {machine}.")  # fmt: skip
+        elif "onnxruntime" in record.get("images_per_s", {}):
+            rates = record["images_per_s"]
+            lines.append(f"- ONNX export (`python benchmarks/export_speed.py --batch {record['batch']}`): ONNX Runtime "
+                         f"{rates['onnxruntime']:,.0f} images/s against PyTorch's {rates['pytorch']:,.0f}; largest "
+                         f"difference from PyTorch {record['max_abs_diff']:.1e}. {machine}.")  # fmt: skip
+        elif "keras_tensorflow" in record:
+            ratios = sorted(r["ratio"] for r in record["rounds"])
+            lines.append(f"- `{record['preset']}` against the reference's own Keras {record['keras_tensorflow'][0]} + "
+                         f"TensorFlow {record['keras_tensorflow'][1]} loop (`python benchmarks/side_by_side.py`, "
+                         f"alternating rounds of {record['steps_per_round']} steps): acgan / Keras steps/s = "
+                         f"{ratios[len(ratios) // 2]:.2f} (rounds {ratios[0]:.2f} to {ratios[-1]:.2f}). {machine}.")  # fmt: skip
+        elif "verdicts" in record:
+            verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(record["verdicts"].items()))
+            lines.append(f"- The MS-SSIM diversity rule on real {record['dataset']} images, half against half "
+                         f"(`python benchmarks/diversity_calibration.py --dataset {record['dataset']}`, 3 splits x "
+                         f"classes): {verdicts}. {machine}.")  # fmt: skip
+    return [*lines, ""]
+
+
+def demo_caption(record: Record) -> str:
+    """The README's caption of the demo's picture, from benchmarks/demo.py's record."""
+    metrics = record["metrics"]
+
+    def pair(name: str, digits: int) -> str:
+        return f"{metrics[name]['generated']:.{digits}f} (real test images: {metrics[name]['real']:.{digits}f})"
+
+    machine = machine_line([record])
+    return (f"*One row per class, one fixed latent per column: the default preset after {record['epochs']} epochs on "
+            f"{record['dataset']} ({record['steps']:,} steps in {record['training_minutes']:.1f} minutes of training, "
+            f"{record['precision']['precision']} chosen by `auto`; {machine}). `acgan evaluate` on 10,000 samples: "
+            f"conditional accuracy {pair('conditional_accuracy', 3)}, intra-class FD {pair('intra_fd', 1)}, "
+            f"recall {pair('recall', 2)}; {len(record['collapsed_classes'])} of {record['classes']} classes "
+            f"collapsed, {len(record['less_varied_classes'])} less varied than the real images (MS-SSIM). Made by "
+            f"`python benchmarks/demo.py`.*")  # fmt: skip
+
+
+def demo_section(records: list[Record]) -> list[str]:
+    return ["## The demo", "", *(demo_caption(record) for record in records), ""]
+
+
+RENDERERS: list[tuple[str, Callable[[list[Record]], list[str]]]] = [
+    ("demo-", demo_section),
+    ("quality-", quality_section),
+    ("step-speed-", speed_section),
+    ("profile-", profile_section),
+    ("crash", crash_section),
+    ("disk-full", disk_full_section),
+    ("serve-soak", soak_section),
+    ("serve-load", load_section),
+    ("", other_section),
+]
+
+
+def render(results: Path = RESULTS) -> str:
+    """The page: a section per kind of result file present."""
+    files = sorted(results.glob("*.json"))
+    lines = ["# Results", "",
+             "What the benchmarks measured, rendered by `make results` from `benchmarks/results/*.json` (do not "
+             "edit by hand: `tests/test_results_page.py` fails when this page and the files disagree). Every figure "
+             "names the machine and date it was measured on.", ""]  # fmt: skip
+    claimed: set[Path] = set()
+    for prefix, renderer in RENDERERS:
+        mine = [path for path in files if path.name.startswith(prefix) and path not in claimed]
+        claimed |= set(mine)
+        if mine:
+            lines += renderer([json.loads(path.read_text()) for path in mine])
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+README = REPO / "README.md"
+BLOCK = ("<!-- generated by make results: begin -->", "<!-- generated by make results: end -->")
+
+
+def readme(text: str, results: Path = RESULTS) -> str:
+    """README.md with its generated block (the demo picture's caption) rendered from the results."""
+    demos = sorted(results.glob("demo-*.json"))
+    if not demos or BLOCK[0] not in text:
+        return text
+    before, _, rest = text.partition(BLOCK[0])
+    _, _, after = rest.partition(BLOCK[1])
+    caption = demo_caption(json.loads(demos[0].read_text()))
+    return f"{before}{BLOCK[0]}\n{caption}\n{BLOCK[1]}{after}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args()
+    page, front = render(), readme(README.read_text())
+    if args.check:
+        if not PAGE.is_file() or PAGE.read_text() != page or README.read_text() != front:
+            sys.exit(f"{PAGE} or {README} differs from benchmarks/results/*.json: run make results")
+        print(f"{PAGE} and {README} match the results")
+        return
+    PAGE.write_text(page)
+    README.write_text(front)
+    print(f"wrote {PAGE} and {README}'s generated block")
+
+
+if __name__ == "__main__":
+    main()
