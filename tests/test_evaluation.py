@@ -134,6 +134,10 @@ def test_training_logs_evaluations_and_keeps_the_best(mnist_run: Path) -> None:
     evals = [r for r in records if r.get("kind") == "eval"]
     assert [r["step"] for r in evals] == [6, 12, 18]
     assert all(0 <= r["conditional_accuracy"] <= 1 and r["real"]["conditional_accuracy"] > REAL_ACCURACY for r in evals)
+    for r in evals:  # each headline metric's 95% interval, around its value
+        assert {"conditional_accuracy", "fd", "intra_fd", "kid", "recall"} <= set(r["intervals"])
+        low, high = r["intervals"]["fd"]
+        assert low <= r["fd"] <= high or abs(r["fd"] - (low + high) / 2) < high - low
     best = json.loads((mnist_run / "checkpoints" / "best.json").read_text())
     best_eval = max(evals, key=lambda r: r["conditional_accuracy"])  # first maximum wins ties
     assert best["metric"] == "conditional_accuracy" and best["step"] == best_eval["step"]

@@ -399,3 +399,29 @@ def test_real_cifar_subset_trains_from_the_cli_with_skip_checksums(
     code, output = cli_output(["generate", "--checkpoint", str(run), "--label", "horse", "--num", "4",
                             "--output", str(tmp_path / "horses.png")], capsys)  # fmt: skip
     assert code == 0 and Image.open(tmp_path / "horses.png").mode == "RGB"
+
+
+def test_a_run_without_a_preset_gets_the_default_chosen_for_its_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from acgan.config import resolve_config
+    from acgan.models import presets
+
+    monkeypatch.setattr(presets, "COLOUR_PRESET", "resnet")  # tell the two defaults apart whatever they are
+    colour = make_folder(tmp_path / "colour", per_class=4)
+    grey = make_folder(tmp_path / "grey", per_class=4, grey=True)
+    grey_rgb = tmp_path / "grey-rgb"  # grey images stored as RGB files load as one channel: the grey default
+    for path in grey.rglob("*.png"):
+        (grey_rgb / path.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.open(path).convert("RGB").save(grey_rgb / path.parent.name / path.name)
+    chosen = {name: resolve_config(TrainConfig(dataset=str(root))).preset
+              for name, root in (("colour", colour), ("grey", grey), ("grey-rgb", grey_rgb))}  # fmt: skip
+    assert chosen == {"colour": "resnet", "grey": "dcgan", "grey-rgb": "dcgan"}
+    assert resolve_config(TrainConfig(dataset="cifar10")).preset == "resnet"  # known without reading any file
+    assert resolve_config(TrainConfig(dataset="mnist")).preset == "dcgan"
+    assert resolve_config(TrainConfig(dataset=str(colour), preset="brownlee")).preset == "brownlee"  # named: kept
+    code, output = cli_output(["train", "--dataset", str(colour), "--steps", "1", "--run-dir", str(tmp_path / "r"),
+                               "--dry-run"], capsys)  # fmt: skip
+    assert code == 0 and json.loads(output)["train"]["preset"] == "resnet"
+    code, output = cli_output(["presets"], capsys)
+    assert "[the default for grey images]" in output and "[the default for colour images]" in output

@@ -50,11 +50,15 @@ def test_evaluations_are_logged_by_the_metric_registry_beside_real_data(tmp_path
 
     log = TensorBoardLog(tmp_path / "tensorboard")
     record = {"kind": "eval", "step": 7, "epoch": 1, "seconds": 12.5, "collapsed_classes": [],
-              **{m.name: 0.25 for m in METRICS}, "real": {m.name: 0.5 for m in METRICS}}  # fmt: skip
+              **{m.name: 0.25 for m in METRICS}, "real": {m.name: 0.5 for m in METRICS},
+              "intervals": {"fd": [0.2, 0.3], "kid": [0.1, 0.4]}}  # fmt: skip
     log.record(record)
     log.close()
-    scalars = set(read_events(tmp_path).Tags()["scalars"])
-    assert scalars == {f"eval/{m.name}" for m in METRICS} | {f"eval_real/{m.name}" for m in METRICS}
+    events = read_events(tmp_path)
+    scalars = set(events.Tags()["scalars"])
+    ends = {"eval_low/fd", "eval_high/fd", "eval_low/kid", "eval_high/kid"}  # each metric's 95% interval
+    assert scalars == {f"eval/{m.name}" for m in METRICS} | {f"eval_real/{m.name}" for m in METRICS} | ends
+    assert [e.value for e in events.Scalars("eval_high/kid")] == pytest.approx([0.4])
 
 
 def test_a_full_disk_in_tensorboards_writer_thread_prints_no_traceback(

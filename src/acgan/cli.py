@@ -32,9 +32,10 @@ from acgan.config import (
     resolve_config,
 )
 from acgan.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, AcganError
+from acgan.evaluation.inception import WEIGHTS_ENV
 from acgan.models.networks import LIMITS
 from acgan.models.networks import SETTINGS as MODEL_SETTINGS
-from acgan.models.presets import DEFAULT_PRESET, PRESETS
+from acgan.models.presets import DEFAULT_PRESET, PRESETS, default_preset
 from acgan.objectives import OBJECTIVES, Objective
 from acgan.training.steps import SCHEMES
 
@@ -504,13 +505,25 @@ def export(checkpoint: Path, fmt: str, output: Path, no_ema: bool, force: bool) 
     "folder is now, if it moved [default: the one recorded in the checkpoint].",
 )
 @click.option("--cas", is_flag=True, help="Also the Classification Accuracy Score (trains two classifiers: minutes).")
+@click.option(
+    "--inception",
+    is_flag=True,
+    help="Also FID, KID and IS in the FID Inception-v3's feature space, as "
+    "papers report them (needs its weights file; minutes on a CPU, the real images' part cached).",
+)
+@click.option(
+    "--inception-weights",
+    type=click.Path(path_type=Path),
+    help=f"The FID Inception-v3 weights file (implies --inception) [default: ${WEIGHTS_ENV}].",
+)
 @click.option("--no-intervals", is_flag=True, help="Skip the 95% bootstrap intervals (seconds).")
 @SAMPLING_DEVICE_OPTION
 @SAMPLING_PRECISION_OPTION
 @NO_EMA_OPTION
 def evaluate(checkpoint: Path | None, samples: Path | None, num: int, seed: int, as_json: bool,
-             data_dir: Path | None, dataset_path: str | None, cas: bool, no_intervals: bool, device: str,
-             precision: str, no_ema: bool) -> None:  # fmt: skip
+             data_dir: Path | None, dataset_path: str | None, cas: bool, inception: bool,
+             inception_weights: Path | None, no_intervals: bool, device: str, precision: str,
+             no_ema: bool) -> None:  # fmt: skip
     """Measure a generator: conditional accuracy, Frechet and kernel distances, precision/recall, diversity,
     memorisation, each with its 95% interval and beside its real-data value.
 
@@ -519,22 +532,26 @@ def evaluate(checkpoint: Path | None, samples: Path | None, num: int, seed: int,
     the run directory (beside lone weights; into the samples' folder, or NAME-eval/ beside an .npz or .onnx).
       acgan evaluate --checkpoint runs/mnist
       acgan evaluate --samples samples.npz --dataset cifar10 --cas
+      acgan evaluate --checkpoint runs/cifar10 --inception-weights weights-inception-2015-12-05-6726825d.pth
     """
-    from acgan.evaluation.evaluate import format_report, write_report
+    from acgan.evaluation.evaluate import format_report, report_folder, write_report
+    from acgan.evaluation.inception import weights_path
 
     if (checkpoint is None) == (samples is None):
         raise click.UsageError("give --checkpoint (a run or weights) or --samples (with --dataset), one of the two")
     if samples is not None and not dataset_path:
         raise click.UsageError("--samples needs --dataset: the data set the samples are judged against")
+    weights = weights_path(inception_weights) if inception or inception_weights else None  # before any work
     options = (num, seed, as_json, data_dir)
     if samples is not None:
-        report, folder, judged = _evaluate_samples(samples, *options, str(dataset_path), not no_intervals)
+        report, evaluator, drawn = _evaluate_samples(samples, *options, str(dataset_path), not no_intervals)
+        folder = samples if samples.is_dir() else samples.with_name(f"{samples.stem}-eval")
     else:
         assert checkpoint is not None
-        report, folder, judged = _evaluate_checkpoint(checkpoint, *options, dataset_path, device, precision, no_ema,
-                                                      not no_intervals)  # fmt: skip
-    if cas:
-        report["cas"] = judged()
+        report, evaluator, drawn = _evaluate_checkpoint(checkpoint, *options, dataset_path, device, precision,
+                                                        no_ema, not no_intervals)  # fmt: skip
+        folder = report_folder(Path(report["checkpoint"]))
+    report.update(evaluator.views(*drawn, seed=seed, cas=cas, inception_weights=weights, show_progress=not as_json))
     click.echo(json.dumps(report) if as_json else format_report(report))  # the results first, whatever happens next
     try:
         done = write_report(report, folder)
@@ -553,10 +570,10 @@ def _warn_small(num: int, classes: int) -> None:
 
 def _evaluate_checkpoint(checkpoint: Path, num: int, seed: int, as_json: bool, data_dir: Path | None,
                          dataset_path: str | None, device: str, precision: str, no_ema: bool,
-                         intervals: bool) -> tuple[dict[str, Any], Path, Any]:  # fmt: skip
-    """A checkpoint's evaluation, where to write it, and its CAS (a function: computed only when asked)."""
+                         intervals: bool) -> tuple[dict[str, Any], Any, tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """A checkpoint's evaluation, its evaluator and the samples it judged (for the optional views)."""
     from acgan.device import select_device
-    from acgan.evaluation.evaluate import load_evaluator, report_folder
+    from acgan.evaluation.evaluate import load_evaluator
     from acgan.sampling import load_generator
 
     trained = load_generator(checkpoint, device=select_device(device), prefer_ema=not no_ema)
@@ -565,14 +582,17 @@ def _evaluate_checkpoint(checkpoint: Path, num: int, seed: int, as_json: bool, d
     precision = _resolved_sampling_precision(trained, precision)
     if not as_json:
         click.echo("sampling and measuring (a minute or so on a CPU) ...", err=True)
-    report = evaluator.evaluate(trained.generator, num=num, seed=seed, precision=precision, intervals=intervals)
-    report.update(checkpoint=str(trained.source), step=trained.step)
-    return report, report_folder(trained.source), lambda: evaluator.cas(trained.generator, num, seed, not as_json)
+    start = time.monotonic()
+    drawn = evaluator.samples_of(trained.generator, num, seed, precision)
+    report = evaluator.evaluate_images(*drawn, intervals=intervals)
+    report.update(seed=seed, sampling_precision=precision, seconds=round(time.monotonic() - start, 2),
+                  checkpoint=str(trained.source), step=trained.step)  # fmt: skip
+    return report, evaluator, drawn
 
 
 def _evaluate_samples(samples: Path, num: int, seed: int, as_json: bool, data_dir: Path | None,
-                      dataset_path: str, intervals: bool) -> tuple[dict[str, Any], Path, Any]:  # fmt: skip
-    """Another generator's samples judged against `dataset_path` (acgan.evaluation.samples)."""
+                      dataset_path: str, intervals: bool) -> tuple[dict[str, Any], Any, tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Another generator's samples judged against `dataset_path` (acgan.evaluation.samples), the evaluator and them."""
     from acgan.data.dataset import load_dataset
     from acgan.evaluation.evaluate import load_evaluator
     from acgan.evaluation.samples import load_samples
@@ -583,15 +603,16 @@ def _evaluate_samples(samples: Path, num: int, seed: int, as_json: bool, data_di
     evaluator = load_evaluator(info, data_dir=data_dir, source=dataset_path, show_progress=not as_json)
     report = evaluator.evaluate_images(images, labels, intervals=intervals)
     report.update(samples=str(samples))
-    folder = samples if samples.is_dir() else samples.with_name(f"{samples.stem}-eval")
-    return report, folder, lambda: evaluator.cas_of(images, labels, seed, not as_json)
+    return report, evaluator, (images, labels)
 
 
 @cli.command(name="presets")
 def list_presets() -> None:
-    """List the available model presets."""
+    """List the available model presets and which one a run gets when none is named."""
     for name, preset in PRESETS.items():
-        click.echo(f"{name:<16}{preset.source}")
+        kinds = [kind for kind, channels in (("grey", 1), ("colour", 3)) if default_preset(channels) == name]
+        default = f" [the default for {' and '.join(kinds)} images]" if kinds else ""
+        click.echo(f"{name:<16}{preset.source}{default}")
 
 
 @cli.command(name="objectives")

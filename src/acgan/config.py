@@ -133,7 +133,8 @@ class TrainConfig:
     dataset: str = fact("fashion-mnist", metavar="NAME|PATH", help="A registered data set (mnist, fashion-mnist, "
                         "cifar10) or a path: a labelled image folder (ROOT/<class>/*.png, or ROOT/train/<class>/ and "
                         "ROOT/test/<class>/) or a folder of CIFAR-10 .bin files.")  # fmt: skip
-    preset: str = fact("dcgan", training=True, choices=_preset_names, help="The architecture; see `acgan presets`.")
+    preset: str | None = fact(None, training=True, choices=_preset_names, help="The architecture; see `acgan presets` "
+                              "[default: the one chosen for the data's images, grey or colour].")  # fmt: skip
     data_dir: str | None = fact(None, resumable=True, folder=True, help="Folder holding DATASET/ [default: "
                                 "$ACGAN_DATA_DIR, the cache, /usr/share/datasets].")  # fmt: skip
     limit: int | None = fact(None, bounds=(1, None), help="Use only the first N training images.")
@@ -329,6 +330,9 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     from acgan.models.presets import get_preset  # deferred: models import nothing from config
     from acgan.objectives import DataToDataObjective, objective_class
 
+    if config.preset is None:
+        config = config.replace(preset=data_default_preset(config))
+    assert config.preset is not None
     preset = get_preset(config.preset)
     changes = {name: getattr(preset, attr) for name, attr in PRESET_DEFAULTS.items() if getattr(config, name) is None}
     objective = objective_class(changes.get("objective", config.objective) or preset.objective)
@@ -350,6 +354,19 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     resolved = config.replace(**changes)
     _check_objective_options(resolved)
     return resolved
+
+
+def data_default_preset(config: TrainConfig) -> str:
+    """The preset for `config`'s data when none is named: the grey or the colour default (acgan.models.presets).
+
+    Needs the images' channels: known for a registered data set, read for a folder (decoded once through the cache
+    the run then loads from). Data that cannot be read gets the grey default; loading it says why it cannot."""
+    from acgan.data.dataset import image_channels
+    from acgan.models.presets import default_preset
+
+    channels = image_channels(config.dataset, resolution=config.resolution, holdout=config.holdout,
+                              verify_checksums=config.verify_checksums)  # fmt: skip
+    return default_preset(channels or 1)
 
 
 def _registered_datasets() -> list[str]:
@@ -410,8 +427,8 @@ def validate(config: TrainConfig) -> None:
         problem = None if value is None else _field_problem(spec, value)
         if problem:
             raise AcganError(problem)
-    preset = get_preset(config.preset)
-    problem = unsupported_setting(preset, {name: getattr(config, name) for name in ADJUSTABLE})
+    preset = get_preset(config.preset) if config.preset is not None else None  # None: chosen when resolved
+    problem = unsupported_setting(preset, {name: getattr(config, name) for name in ADJUSTABLE}) if preset else None
     if problem:
         raise AcganError(problem)
     if config.diffaugment is not None:
@@ -427,7 +444,7 @@ def validate(config: TrainConfig) -> None:
          "set at least one of epochs, steps or max_minutes"),
         (config.limit is None or config.limit >= (config.batch_size or 2) // 2, "limit must be at least half a batch"),
         (config.metrics_every >= 1, "metrics_every must be >= 1"),
-        (config.condition_ramp is None or "class_input" in preset.settings,
+        (config.condition_ramp is None or preset is None or "class_input" in preset.settings,
          f"condition_ramp fades in the class input of 'dcgan' and 'resnet', not of preset '{config.preset}'"),
         (not (config.ada and parse_policy(config.diffaugment or "")),
          "ada and diffaugment both augment what D sees; choose one (--diffaugment none with --ada)"),

@@ -208,6 +208,21 @@ def get_spec(name: str) -> DatasetSpec:
         raise DataError(f"unknown data set '{name}' (known: {', '.join(dataset_names())})") from None
 
 
+def image_channels(source: str, resolution: int | None = None, holdout: float = DEFAULT_HOLDOUT,
+                   verify_checksums: bool = True) -> int | None:  # fmt: skip
+    """1 (grey) or 3 (colour): the channels `load_dataset(source)` gives, from the registry for a named data set
+    and from the images for a folder (decoded through the cache); None when the source cannot be loaded."""
+    if source in DATASETS:
+        return 1
+    if source == cifar.NAME:
+        return 3
+    try:
+        return load_dataset(source, resolution=resolution, holdout=holdout, verify_checksums=verify_checksums,
+                            show_progress=True).info.channels  # fmt: skip
+    except DataError:
+        return None
+
+
 def load_dataset(
     source: str,
     split: str = "train",

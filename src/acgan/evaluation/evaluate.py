@@ -124,6 +124,14 @@ class Evaluator:
         """Generate `num` class-balanced samples (at `precision`, see acgan.sample) and report every metric beside its
         real-data value (with 95% bootstrap intervals unless `intervals` is False)."""
         start = time.monotonic()
+        report = self.evaluate_images(*self.samples_of(generator, num, seed, precision), intervals=intervals)
+        report.update(seed=seed, sampling_precision=precision, seconds=round(time.monotonic() - start, 2))
+        return report
+
+    def samples_of(self, generator: Generator, num: int, seed: int = 0,
+                   precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """`num` (rounded down to a multiple of the classes) class-balanced samples of `generator`: (N, C, H, W) images
+        in [-1, 1] on the CPU and their (N,) labels, a function of (weights, seed)."""
         k = self.info.num_classes
         per_class = num // k
         if per_class < 2:
@@ -132,16 +140,22 @@ class Evaluator:
         need = sampling_bytes(generator.config, num, 256) + self.measuring_bytes(num)
         require_memory(need, torch.device("cpu"), f"evaluating {num} samples", "use a smaller --num")
         labels = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,)
-        images = sample(generator, labels, seed=seed, precision=precision).cpu()  # (N, C, H, W) in [-1, 1]
-        report = self.evaluate_images(images, labels, intervals=intervals)
-        report.update(seed=seed, sampling_precision=precision, seconds=round(time.monotonic() - start, 2))
-        return report
+        return sample(generator, labels, seed=seed, precision=precision).cpu(), labels
 
-    def cas(self, generator: Generator, num: int, seed: int, show_progress: bool = True) -> dict[str, float]:
-        """The Classification Accuracy Score of `num` class-balanced samples of `generator` (acgan.evaluation.cas)."""
-        per_class = max(2, num // self.info.num_classes)
-        labels = torch.arange(self.info.num_classes).repeat_interleave(per_class)
-        return self.cas_of(sample(generator, labels, seed=seed).cpu(), labels, seed, show_progress)
+    def views(self, images: torch.Tensor, labels: torch.Tensor, seed: int = 0, cas: bool = False,
+              inception_weights: Path | None = None, show_progress: bool = True) -> dict[str, Any]:  # fmt: skip
+        """The optional views of the same (N, C, H, W) samples: the Classification Accuracy Score (`cas`) and FID, KID
+        and IS in the FID Inception-v3's feature space (`inception_weights`: its verified weights file)."""
+        found: dict[str, Any] = {}
+        if cas:
+            found["cas"] = self.cas_of(images, labels, seed, show_progress)
+        if inception_weights is not None:
+            from acgan.evaluation.inception import file_sha256, inception_report, load_inception
+
+            network = load_inception(inception_weights)
+            found["inception"] = inception_report(network, file_sha256(inception_weights), images, self.train,
+                                                  self.test, show_progress)  # fmt: skip
+        return found
 
     def cas_of(self, images: torch.Tensor, labels: torch.Tensor, seed: int, show_progress: bool = True
                ) -> dict[str, float]:  # fmt: skip
@@ -286,6 +300,7 @@ def format_report(report: dict[str, Any]) -> str:
     for metric in METRICS:
         row = report["metrics"][metric.name]
         lines.append(f"{metric.label:<44}{_with_interval(row):>22}{row['real']:>12.4f}")
+    lines += _view_rows(report)
     lines += [
         "",
         f"{'class':<14}{'accuracy':>10}{'(real)':>8}{'FD':>9}{'(real)':>8}{'MS-SSIM':>9}{'(real)':>8}",
@@ -304,6 +319,24 @@ def format_report(report: dict[str, Any]) -> str:
               f"than 99% of real test images are (real data: 1%)"]  # fmt: skip
     lines.append(f"{report['num_samples']} samples, seed {report['seed']}, {report['seconds']:.1f} s")
     return "\n".join(lines)
+
+
+def _view_rows(report: dict[str, Any]) -> list[str]:
+    """The table's rows of the optional views: the CAS, and FID, KID and IS in Inception-v3's feature space."""
+    rows = []
+    if "cas" in report:
+        rows.append(f"{'classification accuracy score (CAS)':<44}{report['cas']['generated']:>22.4f}"
+                    f"{report['cas']['real']:>12.4f}")  # fmt: skip
+    if "inception" in report:
+        found = report["inception"]
+        generated, real = found["generated"], found["real"]
+        rows.append(f"Inception-v3 (vs {found['reference_images']:,} training images; real: "
+                    f"{found['real_images']:,} test images):")  # fmt: skip
+        for key, label in (("fid", "FID"), ("kid", "KID"), ("inception_score", "Inception Score")):
+            spread = generated.get(f"{key}_std")
+            shown = f"{generated[key]:.4f}" + (f" (sd {spread:.4f})" if spread is not None else "")  # over subsets
+            rows.append(f"{'  ' + label:<44}{shown:>22}{real[key]:>12.4f}")
+    return rows
 
 
 def _with_interval(row: dict[str, Any]) -> str:

@@ -145,16 +145,21 @@ def from_onnx(path: Path, info: DatasetInfo, num: int, seed: int) -> tuple[torch
 
 
 def evaluate_samples(images: Any, labels: Any, dataset: str, data_dir: str | Path | None = None,
-                     intervals: bool = True, cas: bool = False) -> dict[str, Any]:  # fmt: skip
+                     intervals: bool = True, cas: bool = False, inception: bool = False,
+                     inception_weights: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Judge any generator's samples against `dataset` (a registered name or a folder), as `acgan evaluate` judges
-    a checkpoint's: every metric beside its real-data value, with 95% intervals (and the CAS with `cas`).
+    a checkpoint's: every metric beside its real-data value, with 95% intervals (and the CAS with `cas`; FID, KID
+    and IS in Inception-v3's feature space with `inception` or `inception_weights`, the weights file, by default
+    $ACGAN_INCEPTION_WEIGHTS).
 
     images: a numpy array (uint8 0..255 or floats in [-1, 1]; NHWC, NCHW, or NHW for grey) or a (N, C, H, W) tensor
     in [-1, 1]; labels: (N,) class indices or names of `dataset`.
     """
     from acgan.data.dataset import load_dataset
     from acgan.evaluation.evaluate import load_evaluator
+    from acgan.evaluation.inception import weights_path
 
+    weights = weights_path(inception_weights) if inception or inception_weights else None  # before any work
     info = load_dataset(dataset, "train", data_dir=data_dir, show_progress=False).info
     array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     model_images = as_model_images(array, info, "images")
@@ -164,6 +169,5 @@ def evaluate_samples(images: Any, labels: Any, dataset: str, data_dir: str | Pat
         raise AcganError(f"{model_images.shape[0]} images but {len(indices)} labels")
     evaluator = load_evaluator(info, data_dir=data_dir, source=dataset, show_progress=False)
     report = evaluator.evaluate_images(model_images, indices, intervals=intervals)
-    if cas:
-        report["cas"] = evaluator.cas_of(model_images, indices, seed=0, show_progress=False)
+    report.update(evaluator.views(model_images, indices, cas=cas, inception_weights=weights, show_progress=False))
     return report

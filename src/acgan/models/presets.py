@@ -43,7 +43,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
-        Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN (default)",
+        Preset("dcgan", "acgan's own compact DCGAN-style AC-GAN",
                dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
                spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH,
@@ -55,20 +55,26 @@ PRESETS: dict[str, Preset] = {
         Preset("odena-cifar10", "the AC-GAN paper's CIFAR-10 model (Odena et al. 2016, Appendix A, Table 1)",
                paper.paper_generator, paper.paper_discriminator, lr=paper.LEARNING_RATE,
                batch_size=paper.BATCH_SIZE),
-        Preset("keras-mnist", "seed 000: Keras example MNIST AC-GAN (2017)",
+        Preset("keras-mnist", "reference: the Keras example's MNIST AC-GAN (2017)",
                references.keras_mnist_generator, references.keras_mnist_discriminator),
-        Preset("lindernoren", "seed 001: Keras-GAN acgan (Linder-Noren)",
+        Preset("lindernoren", "reference: Keras-GAN's acgan (Linder-Noren)",
                references.lindernoren_generator, references.lindernoren_discriminator),
-        Preset("brownlee", "seed 002: Brownlee's Fashion-MNIST AC-GAN",
+        Preset("brownlee", "reference: Brownlee's Fashion-MNIST AC-GAN",
                references.brownlee_generator, references.brownlee_discriminator),
-        Preset("keras-mnist-v2", "seed 003: Keras example MNIST AC-GAN (2018)",
+        Preset("keras-mnist-v2", "reference: the Keras example's MNIST AC-GAN (2018)",
                references.keras_mnist_v2_generator, references.keras_mnist_v2_discriminator),
-        Preset("jsstar", "seed 004: jsstar522's MNIST AC-GAN",
+        Preset("jsstar", "reference: jsstar522's MNIST AC-GAN",
                references.jsstar_generator, references.jsstar_discriminator),
     )
 }  # fmt: skip
 
-DEFAULT_PRESET = "dcgan"
+DEFAULT_PRESET = "dcgan"  # for grey images
+COLOUR_PRESET = "dcgan"  # for colour images (benchmarks/queues/screen-colour.txt; docs/results.md)
+
+
+def default_preset(channels: int) -> str:
+    """The preset a run gets when none is named: chosen by measurement for grey and for colour data."""
+    return COLOUR_PRESET if channels == 3 else DEFAULT_PRESET
 
 
 def get_preset(name: str) -> Preset:

@@ -68,7 +68,7 @@ def _keras_heads(discriminator: Discriminator) -> Discriminator:
     return discriminator
 
 
-# --- seed 000: the Keras example (2017), as printed in the gitbook lesson -------------------------------
+# --- reference: the Keras example (2017), as printed in the gitbook lesson -------------------------------
 
 
 def keras_mnist_generator(config: ModelConfig) -> Generator:
@@ -103,7 +103,7 @@ def keras_mnist_discriminator(config: ModelConfig) -> Discriminator:
     return _keras_example_discriminator(config, slope=0.3)  # the seed's bare LeakyReLU(): Keras' 0.3
 
 
-# --- seed 003: the Keras example (2018 version) from the "GANs in Keras" post -----------------------------
+# --- reference: the Keras example (2018 version) from the "GANs in Keras" post -----------------------------
 
 
 def keras_mnist_v2_generator(config: ModelConfig) -> Generator:
@@ -127,7 +127,7 @@ def keras_mnist_v2_discriminator(config: ModelConfig) -> Discriminator:
     return _keras_example_discriminator(config, slope=0.2)
 
 
-# --- seed 002: Brownlee, "How to Develop an AC-GAN" (Fashion-MNIST) -------------------------------------
+# --- reference: Brownlee, "How to Develop an AC-GAN" (Fashion-MNIST) -------------------------------------
 
 
 def brownlee_generator(config: ModelConfig) -> Generator:
@@ -164,7 +164,7 @@ def brownlee_discriminator(config: ModelConfig) -> Discriminator:
     return _keras_heads(Discriminator(config, trunk, 256 * side * side))
 
 
-# --- seed 001: Keras-GAN acgan (Linder-Noren), via yujuezhao's write-up ----------------------------------
+# --- reference: Keras-GAN acgan (Linder-Noren), via yujuezhao's write-up ----------------------------------
 
 
 def lindernoren_generator(config: ModelConfig) -> Generator:
@@ -201,7 +201,7 @@ def lindernoren_discriminator(config: ModelConfig) -> Discriminator:
     return _keras_heads(Discriminator(config, trunk, 128 * side * side))
 
 
-# --- seed 004: jsstar522's blog post -----------------------------------------------------------------------
+# --- reference: jsstar522's blog post -----------------------------------------------------------------------
 
 
 def jsstar_generator(config: ModelConfig) -> Generator:

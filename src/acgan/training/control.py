@@ -53,7 +53,7 @@ class ControlPoint:
 
     @property
     def elapsed(self) -> float:
-        """Seconds since this process started training (this session)."""
+        """Seconds since this process started training."""
         return time.monotonic() - self.start
 
     def due(self, step: int) -> bool:

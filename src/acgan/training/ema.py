@@ -24,9 +24,9 @@ def ema_decay_at(decay: float, step: int) -> float:
 
     The average starts as a copy of the untrained generator; with a fixed 0.999 it would still be 52%
     initial weights after 650 steps (MNIST dcgan: conditional accuracy 0.10 after a minute of training).
-    k, measured on MNIST (default preset, 5 minutes: 3,300-4,500 steps; 10,000 samples; README, Speed): FD
-    9.1 (seed 0) with k = 3 and 5.3 / 5.0 (seeds 0 / 1) with k = 9 in one session; 3.7 / 4.1 with k = 20 then,
-    4.0 / 3.7 in the next; with the average's own BatchNorm statistics (settle_batch_norm) 3.0 / 3.2 with
+    k, measured on MNIST (default preset, 5 minutes: 3,300-4,500 steps; 10,000 samples; benchmarks/quality.py):
+    FD 9.1 (seed 0) with k = 3 and 5.3 / 5.0 (seeds 0 / 1) with k = 9; 3.7 / 4.1 and 4.0 / 3.7 with k = 20 (two
+    runs of the pair); with the average's own BatchNorm statistics (settle_batch_norm) 3.0 / 3.2 with
     k = 40, 2.75 / 2.92 with k = 80 and 4.6 (seed 0) with k = 160: windows of 50-100 steps are best here.
     The raw generator of k = 9 runs scored 15.6 / 11.4. With k = 80 the full 0.999 is reached after about
     80,000 steps.

@@ -47,6 +47,8 @@ class EvalTracker:
         values = {name: row["generated"] for name, row in report["metrics"].items()}
         record = {"kind": "eval", "step": step, "epoch": epoch, **{k: round(v, 6) for k, v in values.items()},
                   "real": {k: round(row["real"], 6) for k, row in report["metrics"].items()},
+                  "intervals": {k: [round(v, 6) for v in row["interval"]] for k, row in report["metrics"].items()
+                                if "interval" in row},
                   "collapsed_classes": report["collapsed_classes"], "seconds": report["seconds"]}  # fmt: skip
         warnings = []
         if report["collapsed_classes"]:

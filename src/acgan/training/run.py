@@ -66,7 +66,7 @@ class Run:
     batches: MemoryBatches | StreamedBatches
     writer: Writer
     grid: ProgressGrid
-    wall_before: float = 0.0  # seconds trained before this session (a resumed run)
+    wall_before: float = 0.0  # seconds trained by earlier processes (a resumed run)
     saved_step: int = -1  # the step of the last checkpoint written (or resumed from)
     last_checkpoint: Path | None = None
     show_progress: bool = True
@@ -210,7 +210,7 @@ def training_plan(config: TrainConfig, info: DatasetInfo, world: World = SINGLE_
                   device: torch.device | None = None) -> tuple[ModelConfig, StepPlan]:  # fmt: skip
     """The networks' configuration (heads from the objective, shape from the data) and the step's plan."""
     augment = augmentation(config, info, world, device or torch.device("cpu"))
-    assert config.objective is not None  # resolved
+    assert config.objective is not None and config.preset is not None  # resolved
     objective = build_objective(config.objective, config.class_weight, bool(config.d_class_loss_on_fake),
                                 config.d2d_margin, config.d2d_temperature)  # fmt: skip
     model_config = ModelConfig(config.preset, num_classes=info.num_classes, channels=info.channels,

@@ -60,10 +60,12 @@ class TensorBoardLog:
         if kind == "warning":
             self._writer.add_text("warnings", str(record.get("message", "")), step)
             return
-        if kind == "eval":  # the registry's metrics, each beside its real-data value
-            real = record.get("real") or {}
+        if kind == "eval":  # the registry's metrics, each beside its real-data value and its 95% interval's ends
+            real, intervals = record.get("real") or {}, record.get("intervals") or {}
             for metric in METRICS:
-                for prefix, value in (("eval", record.get(metric.name)), ("eval_real", real.get(metric.name))):
+                low, high = intervals.get(metric.name) or (None, None)
+                for prefix, value in (("eval", record.get(metric.name)), ("eval_real", real.get(metric.name)),
+                                      ("eval_low", low), ("eval_high", high)):  # fmt: skip
                     if _is_number(value):
                         self._writer.add_scalar(f"{prefix}/{metric.name}", value, step)
             return
