@@ -3,13 +3,15 @@
     python benchmarks/profile_step.py                                   # the default preset, fp32 and bf16
     python benchmarks/profile_step.py --presets dcgan --precisions bf16 --by-shape
     python benchmarks/profile_step.py --references --presets brownlee   # a reference preset, the references' way
+    python benchmarks/profile_step.py --presets resnet --shape 3,32,32 --set ada=true --name colour
 
-For each preset and precision: the step as `acgan train` runs it (its resolved config: objective, scheme, EMA;
-random 28x28 images held on the device as uint8, batch 64), its FLOPs (torch.utils.flop_counter), steps/s
-unprofiled (the median of --windows timed windows after a warm-up), the achieved GFLOP/s and its share of the
-same run's matrix-product rate in that precision (2048^3), then the top operators under torch.profiler by their
-own CPU time (with --by-shape: per input shape, which names the layer) and the same grouped into convolutions /
-BatchNorm / activations / copies and casts / optimizer / moving average / other.
+For each preset and precision: the step as `acgan train` runs it (its resolved config with the --set changes:
+objective, scheme, EMA, regularisers, augmentation; random images of --shape held on the device as uint8, batch
+64), its FLOPs (torch.utils.flop_counter), steps/s unprofiled (the median of --windows timed windows after a
+warm-up), the achieved GFLOP/s and its share of the same run's matrix-product rate in that precision (2048^3),
+then the top operators under torch.profiler by their own CPU time (with --by-shape: per input shape, which names
+the layer) and the same grouped into convolutions / BatchNorm / activations / copies and casts / optimizer /
+moving average / other.
 Writes benchmarks/results/profile-<presets>-<machine>.json.
 """
 
@@ -25,7 +27,13 @@ from typing import Any
 
 import torch
 from step_speed import matmul_rate  # type: ignore[import-not-found]
-from throughput import default_step, machine, machine_slug, seed_scheme_setup  # type: ignore[import-not-found]
+from throughput import (  # type: ignore[import-not-found]
+    default_step,
+    machine,
+    machine_slug,
+    parse_override,
+    seed_scheme_setup,
+)
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -49,13 +57,16 @@ def group_of(name: str) -> str:
     return "other"
 
 
-def step_function(preset: str, precision: str, references: bool, batch_size: int) -> Callable[[], None]:
-    """One training step of `preset` at `precision`: as `acgan train` runs it, or the references' way."""
+def step_function(preset: str, precision: str, args: argparse.Namespace) -> Callable[[], None]:
+    """One training step of `preset` at `precision`: as `acgan train` runs it (on images of --shape, with the
+    --set changes to its config), or the references' way."""
     device = torch.device("cpu")
-    if references:
+    if args.references:
         bench = seed_scheme_setup(preset, device)
-        return lambda: bench.step(batch_size, precision)
-    return default_step(batch_size, device, precision, preset=preset).step
+        return lambda: bench.step(args.batch_size, precision)
+    shape = tuple(int(n) for n in args.shape.split(","))
+    changes = dict(parse_override(item) for item in args.overrides)
+    return default_step(args.batch_size, device, precision, image_shape=shape, preset=preset, **changes).step
 
 
 def steps_per_second(step: Callable[[], None], steps: int, windows: int) -> float:
@@ -89,7 +100,7 @@ def operator_table(step: Callable[[], None], steps: int, by_shape: bool, rows: i
 
 
 def profile_one(preset: str, precision: str, args: argparse.Namespace, rates: dict[str, float]) -> dict[str, Any]:
-    step = step_function(preset, precision, args.references, args.batch_size)
+    step = step_function(preset, precision, args)
     counter = FlopCounterMode(display=False)
     with counter:
         step()
@@ -123,6 +134,9 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--rows", type=int, default=14)
     parser.add_argument("--by-shape", action="store_true", help="operators per input shape")
+    parser.add_argument("--shape", default="1,28,28", help="C,H,W of the random images (3,32,32: colour)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a TrainConfig field (repeatable), e.g. --set ada=true")  # fmt: skip
     parser.add_argument("--name", default="", help="suffix of the result file")
     args = parser.parse_args()
     rates = {name: matmul_rate(dtype) for name, dtype in DTYPES.items()}

@@ -19,7 +19,7 @@ import math
 import shutil
 from pathlib import Path
 
-from throughput import machine  # type: ignore[import-not-found]
+from throughput import machine, parse_override  # type: ignore[import-not-found]
 
 from acgan.config import TrainConfig, dataset_label, resolve_config
 from acgan.errors import AcganError
@@ -94,17 +94,6 @@ def main() -> None:
 
 def _row(values: dict[str, float]) -> str:
     return "".join(f"{values[n]:>{w}.{p}f}" for n, w, p in zip(COLUMNS, WIDTHS, DIGITS, strict=True))
-
-
-def parse_override(item: str) -> tuple[str, object]:
-    """'field=value' -> (field, value) with the value read as JSON when it parses (numbers, true, null)."""
-    field, sep, text = item.partition("=")
-    if not sep:
-        raise SystemExit(f"error: --set takes FIELD=VALUE, got {item!r}")
-    try:
-        return field, json.loads(text)
-    except json.JSONDecodeError:
-        return field, text
 
 
 def plot(rows: list[dict[str, float]], real: dict[str, float], output: Path, title: str) -> None:

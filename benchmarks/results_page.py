@@ -142,8 +142,10 @@ def profile_section(records: list[Record]) -> list[str]:
     lines = ["## Where a training step's time goes", ""]
     for record in records:
         args = record["args"]
+        extra = "".join([f" --shape {args['shape']}" if args.get("shape", "1,28,28") != "1,28,28" else "",
+                         *(f" --set {item}" for item in args.get("overrides", []))])  # fmt: skip
         lines += [f"`python benchmarks/profile_step.py --presets {args['presets']} --precisions {args['precisions']}"
-                  f"`: {machine_line([record])}; batch {args['batch_size']}.", ""]  # fmt: skip
+                  f"{extra}`: {machine_line([record])}; batch {args['batch_size']}.", ""]  # fmt: skip
         groups = sorted({group for row in record["rows"] for group in row["groups_ms_per_step"]})
         header = ["preset, precision", "steps/s", "GFLOP/step", "GFLOP/s", "share of matmul rate",
                   *(f"{group} (ms)" for group in groups)]  # fmt: skip
@@ -245,6 +247,55 @@ def other_section(records: list[Record]) -> list[str]:
     return [*lines, ""]
 
 
+def calibration_summary(records: list[Record]) -> str:
+    """One table over the data sets: for each metric and damage, on how many data sets the metric got worse beyond
+    its 95% interval at the strongest level; '(!)' where the damage is one the metric is meant to see and it did not
+    respond on some data set."""
+    kinds = list(records[0]["moved_at_the_strongest_level"])
+    names = list(records[0]["moved_at_the_strongest_level"][kinds[0]])
+    rows = []
+    for name in names:
+        row = [name.replace("_", " ")]
+        for kind in kinds:
+            moved = sum(bool(r["moved_at_the_strongest_level"][kind][name]) for r in records)
+            deaf = any(name in r["not_responding"].get(kind, []) for r in records)
+            own = name in records[0]["own_metrics"].get(kind, [])
+            row.append(f"{'**' if own else ''}{moved}/{len(records)}{'**' if own else ''}{' (!)' if deaf else ''}")
+        rows.append(row)
+    datasets = ", ".join(Path(str(r["dataset"])).name for r in records)
+    return "\n".join([*table(["metric", *kinds], rows),
+                      "", f"*On how many of the data sets ({datasets}) each metric got worse beyond its 95% interval "
+                      "at each damage's strongest level; bold: the damage the metric is meant to see, (!) where it "
+                      "did not. Made by `python benchmarks/metric_calibration.py`; per level and machine in "
+                      "[docs/results.md](docs/results.md).*"])  # fmt: skip
+
+
+def calibration_section(records: list[Record]) -> list[str]:
+    """Each metric on real test images with known damage: does it move the way worse means, beyond its interval?"""
+    lines = ["## Do the metrics see what they claim to?", "",
+             "`python benchmarks/metric_calibration.py --dataset DATA`: real test images damaged on purpose (variety "
+             "removed by keeping few k-means clusters of each class's features, duplicates, blur, noise, labels "
+             "swapped), each version scored as if a generator had drawn it. A metric marked * at the strongest "
+             "level did not move beyond its 95% bootstrap interval the way worse means.", ""]  # fmt: skip
+    for record in sorted(records, key=lambda r: str(r["dataset"])):
+        names = list(next(iter(record["rows"].values())))
+        header = ["version", *(name.replace("_", " ") for name in names)]
+        strongest = {version.split(":")[0]: version for version in record["rows"]}  # the last level of each damage
+        rows = []
+        for version, metrics in record["rows"].items():
+            kind = version.split(":")[0]
+            deaf = set(record["not_responding"].get(kind, [])) if strongest[kind] == version else set()
+            rows.append([version, *(f"{metrics[name]['generated']:.3f}{' *' if name in deaf else ''}"
+                                    for name in names)])  # fmt: skip
+        deaf_list = "; ".join(
+            f"{kind}: {', '.join(deaf_metrics) or 'none'}" for kind, deaf_metrics in record["not_responding"].items()
+        )
+        lines += [f"### {Path(str(record['dataset'])).name}, {record['num']:,} test images", "",
+                  f"Not responding to the damage they are meant to see: {deaf_list}. {machine_line([record])}.", "",
+                  *table(header, rows), ""]  # fmt: skip
+    return lines
+
+
 def demo_caption(record: Record) -> str:
     """The README's caption of the demo's picture, from benchmarks/demo.py's record."""
     metrics = record["metrics"]
@@ -271,6 +322,7 @@ RENDERERS: list[tuple[str, Callable[[list[Record]], list[str]]]] = [
     ("quality-", quality_section),
     ("step-speed-", speed_section),
     ("profile-", profile_section),
+    ("metric-calibration-", calibration_section),
     ("crash", crash_section),
     ("disk-full", disk_full_section),
     ("serve-soak", soak_section),
@@ -296,18 +348,30 @@ def render(results: Path = RESULTS) -> str:
 
 
 README = REPO / "README.md"
-BLOCK = ("<!-- generated by make results: begin -->", "<!-- generated by make results: end -->")
+
+
+def readme_blocks() -> dict[str, tuple[str, Callable[[list[Record]], str]]]:
+    """README's generated blocks: name -> (the result files' prefix, what the block shows of them)."""
+    return {"demo": ("demo-", lambda records: demo_caption(records[0])),
+            "metric calibration": ("metric-calibration-", calibration_summary)}  # fmt: skip
+
+
+def block_markers(name: str) -> tuple[str, str]:
+    return f"<!-- generated by make results: {name} -->", f"<!-- end of {name} -->"
 
 
 def readme(text: str, results: Path = RESULTS) -> str:
-    """README.md with its generated block (the demo picture's caption) rendered from the results."""
-    demos = sorted(results.glob("demo-*.json"))
-    if not demos or BLOCK[0] not in text:
-        return text
-    before, _, rest = text.partition(BLOCK[0])
-    _, _, after = rest.partition(BLOCK[1])
-    caption = demo_caption(json.loads(demos[0].read_text()))
-    return f"{before}{BLOCK[0]}\n{caption}\n{BLOCK[1]}{after}"
+    """README.md with its generated blocks (the demo picture's caption, the metrics' calibration) rendered from
+    the results; a block whose results are absent is left as it is."""
+    for name, (prefix, show) in readme_blocks().items():
+        files = sorted(results.glob(f"{prefix}*.json"))
+        begin, end = block_markers(name)
+        if not files or begin not in text:
+            continue
+        before, _, rest = text.partition(begin)
+        _, _, after = rest.partition(end)
+        text = f"{before}{begin}\n{show([json.loads(path.read_text()) for path in files])}\n{end}{after}"
+    return text
 
 
 def main() -> None:

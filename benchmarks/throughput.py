@@ -155,10 +155,9 @@ def seed_scheme_setup(preset: str, device: torch.device) -> Bench:
 @dataclass
 class DefaultStep:
     """The default preset's training step as `acgan train` runs it (its resolved config, objective, scheme,
-    precision, EMA), on random 28x28 grey data held on the device as uint8 and gathered per batch.
-
-    Built only from functions the code before issue 21 has too, so that `PYTHONPATH=<baseline>/src` profiles
-    the old default the same way (benchmarks/profile_step.py).
+    precision, EMA, regularisers, augmentation), on random images held on the device as uint8 and gathered per
+    batch. Falls back to what older code has, so that `PYTHONPATH=<baseline>/src` profiles an old default the
+    same way (benchmarks/profile_step.py, step_speed.py).
     """
 
     state: TrainState
@@ -195,29 +194,59 @@ class DefaultStep:
 
 
 def default_step(batch_size: int | None = None, device: torch.device | None = None, precision: str = "auto",
-                 **changes: Any) -> DefaultStep:  # fmt: skip
-    """The default preset's step (with `changes` to its TrainConfig) at `precision` ('auto': as training picks)."""
-    from acgan.augment import parse_policy
+                 image_shape: tuple[int, int, int] = (1, 28, 28), **changes: Any) -> DefaultStep:  # fmt: skip
+    """The default preset's step (with `changes` to its TrainConfig) at `precision` ('auto': as training picks), on
+    random (C, H, W) = `image_shape` images of 10 classes."""
     from acgan.device import conv_layout, tune_for
-    from acgan.objectives import build_objective
 
     device = device or torch.device("cpu")
     tune_for(device)
     config = resolve_config(TrainConfig(batch_size=batch_size, device=device.type, **changes))
     assert config.batch_size is not None
-    objective = build_objective(config.objective or "acgan", config.class_weight, bool(config.d_class_loss_on_fake),
-                                config.d2d_margin, config.d2d_temperature)  # fmt: skip
-    model_config = ModelConfig(config.preset, config.z_dim, 10, 1, 28, width=config.width or 0, heads=objective.heads,
-                               spectral_norm=bool(config.spectral_norm))  # fmt: skip
-    plan = StepPlan(objective, config.d_updates, config.d_steps, parse_policy(config.diffaugment or ""))
+    model_config, plan = step_plan(config, image_shape, device)
     precision = config.precision or "auto" if precision == "auto" else precision
     if precision == "auto":
         precision = auto_precision(config, model_config, plan, device)
     state = build_train_state(config, model_config, device, precision=precision)
-    pixels = torch.randint(0, 256, (8192, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    if plan.augment.state_dict():  # ADA's probability moves with the step, as in a run
+        state.extras["augment"] = plan.augment
+    pixels = torch.randint(0, 256, (8192, *image_shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     pixels = pixels.to(device).contiguous(memory_format=conv_layout(device))
     labels = (torch.arange(8192) % 10).to(device)
     return DefaultStep(state, plan, pixels, labels, config.batch_size, precision, device, config.ema_decay or 0.0)
+
+
+def step_plan(config: TrainConfig, image_shape: tuple[int, int, int],
+              device: torch.device) -> tuple[ModelConfig, StepPlan]:  # fmt: skip
+    """The networks' configuration and the step's plan, from `acgan train`'s own function where the code has it
+    (regularisers, augmentation, schedules); a baseline checkout's the way it built them."""
+    channels, resolution, _ = image_shape
+    try:
+        from acgan.data.dataset import DatasetInfo
+        from acgan.training.run import training_plan
+    except ImportError:  # a baseline checkout
+        from acgan.augment import parse_policy
+        from acgan.objectives import build_objective
+
+        objective = build_objective(config.objective or "acgan", config.class_weight,
+                                    bool(config.d_class_loss_on_fake), config.d2d_margin, config.d2d_temperature)  # fmt: skip
+        model_config = ModelConfig(config.preset, config.z_dim, 10, channels, resolution, width=config.width or 0,
+                                   heads=objective.heads, spectral_norm=bool(config.spectral_norm))  # fmt: skip
+        return model_config, StepPlan(objective, config.d_updates, config.d_steps,
+                                      parse_policy(config.diffaugment or ""))  # fmt: skip
+    info = DatasetInfo("random", 10, channels, resolution, tuple(str(c) for c in range(10)))
+    return training_plan(config, info, device=device)
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """'field=value' -> (field, value) with the value read as JSON when it parses (numbers, true, null)."""
+    field, sep, text = item.partition("=")
+    if not sep:
+        raise SystemExit(f"error: --set takes FIELD=VALUE, got {item!r}")
+    try:
+        return field, json.loads(text)
+    except json.JSONDecodeError:
+        return field, text
 
 
 def auto_precision(config: TrainConfig, model_config: ModelConfig, plan: StepPlan, device: torch.device) -> str:
