@@ -13,7 +13,8 @@ intervals) on every version:
 For each metric and damage: its value per level, and whether it moved the way worse means (lower for accuracy,
 precision, recall, coverage; higher for the distances and MS-SSIM) by more than its interval (the damaged value
 outside the undamaged one's interval, or the intervals apart). A metric that does not respond to its own kind of
-damage is marked. Writes benchmarks/results/metric-calibration-<dataset>.json.
+damage is marked. Writes benchmarks/results/metric-calibration-<dataset>.json and a plot beside it (.png): per
+damage, each metric's change toward worse relative to its undamaged value, level by level.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from acgan.data.dataset import load_dataset
 from acgan.evaluation.classifier import judge
 from acgan.evaluation.evaluate import load_evaluator
 from acgan.evaluation.registry import BY_NAME
+from acgan.visualize import pyplot, save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("conditional_accuracy", "fd", "intra_fd", "kid", "intra_kid", "precision", "recall", "coverage", "ms_ssim")
@@ -129,6 +131,33 @@ def moved(name: str, base: dict[str, Any], damaged: dict[str, Any]) -> bool:
     return value < low if BY_NAME[name].higher_is_better else value > high
 
 
+def worsening(name: str, base: float, value: float) -> float:
+    """How much worse `value` is than `base` for metric `name`, relative to |base| (negative: better)."""
+    change = (base - value) if BY_NAME[name].higher_is_better else (value - base)
+    return change / max(abs(base), 1e-3)
+
+
+def plot(rows: dict[str, Any], damages: list[str], dataset: str, output: Path) -> None:
+    """One panel per damage: each metric's relative worsening at levels 0 (undamaged) to 3."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(damages), figsize=(4 * len(damages), 3.6), sharey=True)
+    base = rows["undamaged"]
+    for ax, kind in zip(axes, damages, strict=True):
+        levels = [version for version in rows if version.startswith(kind + ":")]
+        for name in METRICS:
+            values = [worsening(name, base[name]["generated"], rows[v][name]["generated"]) for v in levels]
+            style = "-" if name in OWN[kind] else ":"
+            ax.plot(range(len(levels) + 1), [0.0, *values], style, marker="o", markersize=3, label=name)
+        ax.set_yscale("symlog", linthresh=0.05)
+        ax.set_xticks(range(len(levels) + 1), ["none", *(v.split(": ")[1] for v in levels)], fontsize=7, rotation=20)
+        ax.set_title(kind + " (solid: meant to see it)", fontsize=9)
+        ax.axhline(0, color="grey", linewidth=0.5)
+    axes[0].set_ylabel("worse than undamaged (relative)")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(f"Metrics on damaged real {dataset} test images", fontsize=10)
+    save_figure(fig, output)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
@@ -169,6 +198,7 @@ def main() -> None:
     name = Path(args.dataset).name if "/" in args.dataset else args.dataset
     out = REPO / "benchmarks" / "results" / f"metric-calibration-{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(rows, list(damages), name, out.with_suffix(".png"))
     print(f"not responding to their own damage: {deaf}\nwrote {out}")
 
 
