@@ -80,6 +80,20 @@ def test_memberships_give_the_manifold_metrics_by_their_definitions() -> None:
     assert members.values(only_first)["coverage"] == pytest.approx(float(inside[:, 0].double().mean()))
 
 
+def test_each_manifold_metric_lies_inside_its_own_interval() -> None:
+    # Recall and coverage are unions over the generated points: resampling those (a resample holds ~63% of them)
+    # read low, and the intervals missed their own values. Samples and real points from one distribution.
+    from acgan.evaluation.intervals import membership_intervals
+
+    rng = torch.Generator().manual_seed(5)
+    members = prdc_memberships(torch.randn(600, 8, generator=rng), torch.randn(600, 8, generator=rng), k=5)
+    values, intervals = members.values(), membership_intervals(members, resamples=100)
+    assert set(intervals) == set(values)
+    for name, (low, high) in intervals.items():
+        assert low <= values[name] <= high, (name, low, values[name], high)
+        assert high - low < 0.15, name
+
+
 @pytest.fixture(scope="module")
 def shapes_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("judge")

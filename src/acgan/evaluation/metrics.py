@@ -92,6 +92,13 @@ class Memberships:
     recalled: torch.Tensor
     k: int
 
+    def real_hits(self) -> dict[str, torch.Tensor]:
+        """Per real point (N,) 0/1: recall's 'inside some fake ball' and coverage's 'its ball holds some fake',
+        over all the fakes (recall and coverage are the means of these)."""
+        everyone = torch.ones(self.in_real.shape[0], 1, dtype=torch.float64)
+        return {"recall": ((self.recalled @ everyone).squeeze(1) > 0).double(),
+                "coverage": ((self.covering @ everyone).squeeze(1) > 0).double()}  # fmt: skip
+
     def values(self, counts: torch.Tensor | None = None) -> dict[str, float]:
         """precision, recall, density and coverage of the fakes, each fake taken `counts[j]` times (a bootstrap
         resample; None: once each)."""
