@@ -28,21 +28,28 @@ QUALITY_COLUMNS = (("conditional_accuracy", "cond. acc.", 3), ("intra_fd", "intr
 Record = dict[str, Any]
 
 
+def cpu_features(record: Record) -> str:
+    """The record's CPU bf16 features in one word: 'AMX', 'AVX512-BF16', 'no bf16' or 'not recorded'."""
+    flags = record.get("machine", {}).get("cpu_flags")
+    if flags is None:
+        return "not recorded"
+    return "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else "no bf16"
+
+
 def machine_line(records: list[Record]) -> str:
-    """'Intel(R) Xeon(R) Processor, 2 cores, AMX, no GPU; 2026-12-06; commit ab41e66' for the records' machines."""
-    seen = []
+    """'Intel(R) Xeon(R) Processor, 2 cores, bf16 features AMX, no GPU; 2026-12-06; commit ab41e66' per machine
+    and date the records were measured on (several commits of one machine and date listed together)."""
+    commits: dict[str, list[str]] = {}
     for record in records:
         machine = record.get("machine", {})
-        flags = machine.get("cpu_flags")
-        features = "not recorded" if flags is None else ("AMX" if "amx_bf16" in flags else
-                                                         "AVX512-BF16" if "avx512_bf16" in flags else "no bf16")  # fmt: skip
         gpu = machine.get("gpu") or "no GPU"
-        commit = f"; commit {machine['commit']}" if machine.get("commit") else ""
         line = (f"{machine.get('cpu_model', 'CPU model not recorded')}, {machine.get('cpu_count', '?')} cores, bf16 "
-                f"features {features}, {gpu}; {str(machine.get('date', '?'))[:10]}{commit}")  # fmt: skip
-        if line not in seen:
-            seen.append(line)
-    return "; ".join(seen) if len(seen) < 4 else f"{len(seen)} runs on: " + "; ".join(sorted(set(seen)))
+                f"features {cpu_features(record)}, {gpu}; {str(machine.get('date', '?'))[:10]}")  # fmt: skip
+        listed = commits.setdefault(line, [])
+        if machine.get("commit") and machine["commit"] not in listed:
+            listed.append(machine["commit"])
+    return "; ".join(f"{line}; commit{'s' if len(c) > 1 else ''} {', '.join(c)}" if c else line
+                     for line, c in commits.items())  # fmt: skip
 
 
 def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> list[str]:
@@ -73,38 +80,50 @@ def quality_section(records: list[Record]) -> list[str]:
              "seeds: the mean ± half the range.", ""]  # fmt: skip
     groups: dict[tuple[str, float], list[Record]] = {}
     for record in records:
-        groups.setdefault((record["dataset"], float(record["budget_minutes"])), []).append(record)
+        # by the data set's name: the same folder has different paths on different machines
+        groups.setdefault((Path(record["dataset"]).name, float(record["budget_minutes"])), []).append(record)
     for (dataset, minutes), group in sorted(groups.items()):
         runs: dict[tuple[str, str], list[Record]] = {}
         for record in sorted(group, key=lambda r: (r["preset"], str(r.get("name")), r.get("seed", 0))):
             runs.setdefault((record["preset"], str(record.get("name", "default"))), []).append(record)
-        header = ["preset", "run", "options", "seeds", "steps", "images/s", *(t for _, t, _ in QUALITY_COLUMNS)]
+        mixed = len({cpu_features(record) for record in group}) > 1  # then each row names its CPU
+        header = ["preset", "run", "options", "seeds", *(["CPU"] if mixed else []), "steps", "images/s",
+                  *(t for _, t, _ in QUALITY_COLUMNS)]  # fmt: skip
         rows = []
         for (preset, name), members in runs.items():
             finals = [member["curve"][-1] for member in members]
             options = ", ".join(f"{k}={v}" for k, v in members[0]["overrides"].items()) or "-"
-            rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members),
+            cpus = [", ".join(sorted({cpu_features(member) for member in members}))] if mixed else []
+            rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members), *cpus,
                          cell([f["steps"] for f in finals], 0),
                          cell([f["images_per_s"] for f in finals if "images_per_s" in f], 0),
                          *(cell([f[key] for f in finals if key in f], digits) for key, _, digits in QUALITY_COLUMNS)])  # fmt: skip
         real = group[-1]["real"]
-        rows.append(
-            [
-                "real test images",
-                "",
-                "",
-                "",
-                "",
-                "",
-                *(cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS),
-            ]
-        )
-        shown = dataset if "/" not in dataset else f".../{Path(dataset).name}"  # a folder of the machine it ran on
+        real_metrics = [cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS]
+        rows.append(["real test images", *[""] * (len(header) - len(QUALITY_COLUMNS) - 1), *real_metrics])
+        path = group[0]["dataset"]
+        shown = path if "/" not in path else f".../{dataset}"  # a folder of the machine it ran on
         command = (f"python benchmarks/quality.py --dataset {shown} --preset PRESET --minutes {minutes:g} "
                    f"--samples {group[0]['samples']} [--seed N] [--set FIELD=VALUE ...]")  # fmt: skip
-        lines += [f"### {Path(dataset).name}, {minutes:g} minutes", "",
+        lines += [f"### {dataset}, {minutes:g} minutes", "",
                   f"`{command}` (each row's options are its `--set`s). Machines: {machine_line(group)}.", "",
-                  *table(header, rows, numeric_from=4), ""]  # fmt: skip
+                  *table(header, rows, numeric_from=5 if mixed else 4), ""]  # fmt: skip
+        lines += curve_tables(group)
+    return lines
+
+
+def curve_tables(group: list[Record]) -> list[str]:
+    """For each run evaluated at three or more times: its metrics over the budget (does it keep improving?)."""
+    lines = []
+    for record in group:
+        if len(record["curve"]) < 3:
+            continue
+        header = ["minutes", "steps", *(t for _, t, _ in QUALITY_COLUMNS)]
+        rows = [[f"{point['minutes']:.0f}", f"{point['steps']}",
+                 *(cell([point[key]] if key in point else [], digits) for key, _, digits in QUALITY_COLUMNS)]
+                for point in record["curve"]]  # fmt: skip
+        lines += [f"`{record['preset']}` {record.get('name', '')} (seed {record.get('seed', 0)}), evaluated during "
+                  "its run:", "", *table(header, rows), ""]  # fmt: skip
     return lines
 
 
@@ -304,7 +323,7 @@ def demo_caption(record: Record) -> str:
         return f"{metrics[name]['generated']:.{digits}f} (real test images: {metrics[name]['real']:.{digits}f})"
 
     machine = machine_line([record])
-    return (f"*One row per class, one fixed latent per column: the default preset after {record['epochs']} epochs on "
+    return (f"*One row per class, one fixed latent per column: the default preset for grey images after {record['epochs']} epochs on "
             f"{record['dataset']} ({record['steps']:,} steps in {record['training_minutes']:.1f} minutes of training, "
             f"{record['precision']['precision']} chosen by `auto`; {machine}). `acgan evaluate` on 10,000 samples: "
             f"conditional accuracy {pair('conditional_accuracy', 3)}, intra-class FD {pair('intra_fd', 1)}, "

@@ -419,7 +419,7 @@ def validate(config: TrainConfig) -> None:
     """Checks of each given value (from the fields' metadata) and across fields; AcganError with a message naming
     the offending parameter."""
     from acgan.augment import parse_policy
-    from acgan.models.presets import ADJUSTABLE, get_preset, unsupported_setting  # deferred: no config in models
+    from acgan.models import presets  # deferred: models import nothing from config
 
     _check_types(config)
     for spec in dataclasses.fields(TrainConfig):
@@ -427,8 +427,9 @@ def validate(config: TrainConfig) -> None:
         problem = None if value is None else _field_problem(spec, value)
         if problem:
             raise AcganError(problem)
-    preset = get_preset(config.preset) if config.preset is not None else None  # None: chosen when resolved
-    problem = unsupported_setting(preset, {name: getattr(config, name) for name in ADJUSTABLE}) if preset else None
+    preset = presets.get_preset(config.preset) if config.preset is not None else None  # None: chosen when resolved
+    adjustable = {name: getattr(config, name) for name in presets.ADJUSTABLE}
+    problem = presets.unsupported_setting(preset, adjustable) if preset else None
     if problem:
         raise AcganError(problem)
     if config.diffaugment is not None:
@@ -445,7 +446,9 @@ def validate(config: TrainConfig) -> None:
         (config.limit is None or config.limit >= (config.batch_size or 2) // 2, "limit must be at least half a batch"),
         (config.metrics_every >= 1, "metrics_every must be >= 1"),
         (config.condition_ramp is None or preset is None or "class_input" in preset.settings,
-         f"condition_ramp fades in the class input of 'dcgan' and 'resnet', not of preset '{config.preset}'"),
+         f"condition_ramp fades in the class input of "
+         f"{', '.join(repr(p.name) for p in presets.PRESETS.values() if 'class_input' in p.settings)}, "
+         f"not of preset '{config.preset}'"),
         (not (config.ada and parse_policy(config.diffaugment or "")),
          "ada and diffaugment both augment what D sees; choose one (--diffaugment none with --ada)"),
         (config.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
