@@ -141,6 +141,7 @@ def test_training_logs_evaluations_and_keeps_the_best(mnist_run: Path) -> None:
     best = json.loads((mnist_run / "checkpoints" / "best.json").read_text())
     best_eval = max(evals, key=lambda r: r["conditional_accuracy"])  # first maximum wins ties
     assert best["metric"] == "conditional_accuracy" and best["step"] == best_eval["step"]
+    assert best["interval"] == best_eval["intervals"]["conditional_accuracy"]  # the best value's own error bar
     best_dir = mnist_run / "checkpoints" / (mnist_run / "checkpoints" / "best").read_text()
     assert best_dir.is_dir() and best_dir.name == f"step_{best['step']:08d}"
     assert (mnist_run / "eval.png").is_file()

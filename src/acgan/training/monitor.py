@@ -61,5 +61,6 @@ class EvalTracker:
         self.best_accuracy = max(accuracy, self.best_accuracy or 0.0)
         value = values[self.metric]
         beaten = is_better(self.metric, value, best["value"] if best and best.get("metric") == self.metric else None)
-        new_best = {"metric": self.metric, "value": value, "step": step, "epoch": epoch} if beaten else None
+        interval = {"interval": record["intervals"][self.metric]} if self.metric in record["intervals"] else {}
+        new_best = {"metric": self.metric, "value": value, **interval, "step": step, "epoch": epoch} if beaten else None
         return Evaluation(record, warnings, new_best)
