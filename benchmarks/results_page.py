@@ -133,21 +133,21 @@ def curve_tables(group: list[Record]) -> list[str]:
 def speed_section(records: list[Record]) -> list[str]:
     """One row per machine: the default's images/s against 6563a79 in the same run, auto and both precisions."""
     lines = ["## Training speed by machine", "",
-             "`python benchmarks/step_speed.py`: the default preset on MNIST, `acgan train` for 1,350 steps, images/s "
-             "between steps 150 and 1,350, the variants interleaved in one run (ratios are medians of per-repeat "
-             "ratios), against the code of 2026-11-30 (6563a79). `auto` is what a user's first run gets "
-             "(measured, then cached).", ""]  # fmt: skip
-    header = ["machine", "date", "6563a79", "auto chose", "auto", "fp32", "bf16", "auto / 6563a79",
-              "auto / faster forced", "step GFLOP/s (share of its matmul rate)"]  # fmt: skip
+             "`python benchmarks/step_speed.py [--steps N] [--repeats R]`: the default preset on MNIST, `acgan "
+             "train` for N steps, images/s from step 150 to N, the variants interleaved in one run R times (ratios "
+             "are medians of per-repeat ratios), against the code of 2026-11-30 (6563a79). `auto` is what a user's "
+             "first run gets (measured, then cached).", ""]  # fmt: skip
+    header = ["machine", "date", "steps x repeats", "6563a79", "auto chose", "auto", "fp32", "bf16",
+              "auto / 6563a79", "auto / faster forced", "step GFLOP/s (share of its matmul rate)"]  # fmt: skip
     rows = []
     for record in sorted(records, key=lambda r: str(r["machine"].get("date"))):
         summary, machine = record.get("summary", {}), record["machine"]
         if "auto" not in summary:
             continue  # a run from before the variants were measured
         auto = summary["auto"]
-        flags = machine.get("cpu_flags", [])
-        features = "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else "no bf16"
-        rows.append([f"{machine['cpu_model']}, {machine['cpu_count']} cores, {features}", str(machine["date"])[:10],
+        args = record.get("args", {})
+        rows.append([f"{machine['cpu_model']}, {machine['cpu_count']} cores, {cpu_features(record)}",
+                     str(machine["date"])[:10], f"{args.get('steps', '?')} x {args.get('repeats', '?')}",
                      f"{summary['baseline']['images_per_s']:.0f}", f"{auto['precision']} ({auto['how']})",
                      f"{auto['images_per_s']:.0f}", f"{summary['fp32']['images_per_s']:.0f}",
                      f"{summary['bf16']['images_per_s']:.0f}", f"{auto['vs_baseline']:.2f}x",
