@@ -3,6 +3,7 @@ the CLI, checkpoint cadence, runs that stopped before their first checkpoint, an
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -453,3 +454,26 @@ def test_a_statistic_is_averaged_over_the_steps_that_recorded_it() -> None:
         means = window.flush_if_due(step)
     assert means == {"d_loss": pytest.approx(2.5), "r1": pytest.approx(30.0)}
     assert window.flush_if_due(8) is None  # nothing recorded since
+
+
+def test_the_gif_keeps_at_most_its_frame_limit_first_and_last_included() -> None:
+    from acgan.training.run_writer import spread
+
+    assert spread(list(range(5)), 40) == [0, 1, 2, 3, 4]
+    frames = spread(list(range(300)), 40)
+    assert len(frames) == 40 and frames[0] == 0 and frames[-1] == 299 and frames == sorted(set(frames))
+    gaps = {b - a for a, b in itertools.pairwise(frames)}
+    assert max(gaps) - min(gaps) <= 1  # evenly spread
+
+
+def test_redrawing_pictures_keeps_to_its_share_of_the_wall_time() -> None:
+    from acgan.training.run_writer import RedrawBudget
+
+    now = [100.0]
+    budget = RedrawBudget(share=0.1, clock=lambda: now[0])
+    assert budget.due()  # the first redraw is never held back
+    budget.spent(2.0)  # a 2 s redraw: the next one 18 s later, so redrawing is 10% of the time
+    now[0] += 17.9
+    assert not budget.due()
+    now[0] += 0.2
+    assert budget.due()

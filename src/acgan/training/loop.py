@@ -268,7 +268,7 @@ def finish(run: Run, control: ControlPoint) -> None:
         control.check_finite(str(run.last_checkpoint or "none"))
         run.writer.grid(run.grid, state.sampling_network(), f"step_{state.step:08d}", f"step {state.step}", state.step)
         checkpoint(run, control, keep=False)
-        run.writer.refresh_pictures(run.steps_per_epoch)
+    run.writer.refresh_pictures(run.steps_per_epoch, final=True)  # whatever the redraw budget skipped before
     barrier(run.world)
 
 

@@ -11,12 +11,15 @@ RUN/tensorboard/         TensorBoard event files (unless turned off): the same s
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from PIL import Image
@@ -52,6 +55,8 @@ SAMPLES = "samples"
 LOSS_PLOT = "losses.png"
 EVAL_PLOT = "eval.png"
 SAMPLES_GIF = "samples.gif"
+T = TypeVar("T")
+GIF_FRAMES = 40  # the GIF's most frames, spread over the run: its size and its redraw stay bounded
 TENSORBOARD = "tensorboard"
 
 
@@ -84,8 +89,25 @@ class Writer(Protocol):
     def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
                         keep: bool) -> Path: ...  # fmt: skip
     def evaluate(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> None: ...
-    def refresh_pictures(self, steps_per_epoch: int) -> None: ...
+    def refresh_pictures(self, steps_per_epoch: int, final: bool = False) -> None: ...
     def close(self) -> None: ...
+
+
+@dataclass
+class RedrawBudget:
+    """Keeps redrawing the run's pictures to at most `share` of the run's wall time: after a redraw that took t
+    seconds, the next one waits t * (1 - share) / share. Without it a small data set (an epoch every few
+    seconds) spent most of a long run re-encoding its growing GIF. The last redraw of a run is never skipped."""
+
+    share: float = 0.05
+    clock: Callable[[], float] = time.monotonic
+    next_at: float = -math.inf
+
+    def due(self) -> bool:
+        return self.clock() >= self.next_at
+
+    def spent(self, seconds: float) -> None:
+        self.next_at = self.clock() + seconds * (1 - self.share) / self.share
 
 
 class RunWriter:
@@ -96,6 +118,7 @@ class RunWriter:
         self.tracker = tracker  # quick evaluations during training, when the run asks for them
         self._tensorboard_wanted = tensorboard
         self._tensorboard: TensorBoardLog | None = None
+        self.redraw = RedrawBudget()
 
     @property
     def has_checkpoint(self) -> bool:
@@ -216,13 +239,18 @@ class RunWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, picture_bytes(picture))
 
-    def refresh_pictures(self, steps_per_epoch: int) -> None:
-        """Redraw losses.png and samples.gif from what has been logged and saved so far."""
+    def refresh_pictures(self, steps_per_epoch: int, final: bool = False) -> None:
+        """Redraw losses.png and samples.gif from what has been logged and saved so far, when the redraw budget
+        allows (always when `final`)."""
+        if not (final or self.redraw.due()):
+            return
+        started = time.monotonic()
         if (self.run_dir / METRICS).is_file():
             plot_losses(self.run_dir / METRICS, self.run_dir / LOSS_PLOT)
         grids = [p for p in (self.run_dir / SAMPLES).glob("*.png") if not p.name.startswith(".")]  # not a torn write
         frames = sorted(grids, key=lambda p: _grid_step(p, steps_per_epoch))
-        save_gif(frames, self.run_dir / SAMPLES_GIF)
+        save_gif(spread(frames, GIF_FRAMES), self.run_dir / SAMPLES_GIF)
+        self.redraw.spent(time.monotonic() - started)
 
     def save_checkpoint(self, contents: CheckpointContents, model_config: ModelConfig, info: DatasetInfo,
                         keep: bool) -> Path:  # fmt: skip
@@ -277,11 +305,18 @@ class NullWriter:
     def evaluate(self, generator: Generator, step: int, epoch: int, checkpoint_dir: Path) -> None:
         pass
 
-    def refresh_pictures(self, steps_per_epoch: int) -> None:
+    def refresh_pictures(self, steps_per_epoch: int, final: bool = False) -> None:
         pass
 
     def close(self) -> None:
         pass
+
+
+def spread(items: Sequence[T], limit: int) -> list[T]:
+    """At most `limit` (>= 2) of `items`, evenly spread, the first and the last always among them."""
+    if len(items) <= limit:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
 
 
 def _grid_step(path: Path, steps_per_epoch: int) -> int:
