@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "bench-demo")
     parser.add_argument("--picture", type=Path, default=REPO / "docs" / "fashion-mnist-dcgan.png")
     args = parser.parse_args()
+    measured_on = machine()  # the machine and the code as the run starts (the tree may change during it)
     shutil.rmtree(args.run_dir, ignore_errors=True)
     start = time.monotonic()
     acgan("train", "--dataset", args.dataset, "--epochs", str(args.epochs), "--seed", "0", "--run-dir",
@@ -52,7 +53,7 @@ def main() -> None:
     lines = [json.loads(line) for line in (args.run_dir / "metrics.jsonl").read_text().splitlines()]
     last = [line for line in lines if "kind" not in line][-1]
     runtime = json.loads((args.run_dir / "config.json").read_text())["runtime"]
-    result = {"machine": machine(), "dataset": args.dataset, "epochs": args.epochs, "steps": last["step"],
+    result = {"machine": measured_on, "dataset": args.dataset, "epochs": args.epochs, "steps": last["step"],
               "training_minutes": last["seconds"] / 60, "command_minutes": command_seconds / 60,
               "steps_per_s": last["step"] / last["seconds"], "precision": runtime["precision_choice"],
               "picture": str(args.picture.relative_to(REPO)), "metrics": report["metrics"],

@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    measured_on = machine()  # the machine and the code as the run starts (the tree may change during it)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir, show_progress=False)
     evaluator = load_evaluator(test.info, data_dir=args.data_dir, source=args.dataset)
     rng = torch.Generator().manual_seed(args.seed)
@@ -193,7 +194,7 @@ def main() -> None:
         strongest = rows[f"{kind}: {levels[-1][0]}"]
         verdicts[kind] = {name: moved(name, base[name], strongest[name]) for name in METRICS}
     deaf = {kind: [name for name in OWN[kind] if not verdicts[kind][name]] for kind in OWN}
-    result = {"machine": machine(), "dataset": args.dataset, "num": len(labels), "rows": rows,
+    result = {"machine": measured_on, "dataset": args.dataset, "num": len(labels), "rows": rows,
               "moved_at_the_strongest_level": verdicts, "own_metrics": OWN, "not_responding": deaf}  # fmt: skip
     name = Path(args.dataset).name if "/" in args.dataset else args.dataset
     out = REPO / "benchmarks" / "results" / f"metric-calibration-{name}.json"

@@ -47,6 +47,7 @@ def main() -> None:
                         help="Override a TrainConfig field (repeatable), e.g. --set precision=bf16.")  # fmt: skip
     parser.add_argument("--name", default="", help="Suffix of the result files, to keep variants apart.")
     args = parser.parse_args()
+    measured_on = machine()  # the machine and the code as the run starts (the tree may change during it)
     overrides = dict(parse_override(item) for item in args.overrides)
     try:
         resolve_config(TrainConfig(dataset=args.dataset, preset=args.preset).replace(**overrides))  # before any work
@@ -84,7 +85,7 @@ def main() -> None:
     print("real data" + " " * 7 + _row(real))
     stem = Path(__file__).parent / "results" / f"quality-{label}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    record = {"machine": machine(), "dataset": args.dataset, "preset": args.preset, "budget_minutes": args.minutes,
+    record = {"machine": measured_on, "dataset": args.dataset, "preset": args.preset, "budget_minutes": args.minutes,
               "name": args.name or "default", "seed": args.seed,
               "overrides": overrides, "train_config": resolve_config(config).to_dict(), "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

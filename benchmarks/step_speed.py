@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--only", default="", help="run only these variants (comma-separated), e.g. auto,fp32,bf16")
     args = parser.parse_args()
+    measured_on = machine()  # the machine and the code as the run starts (the tree may change during it)
     rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     chosen = variants(args.baseline, [rev for rev in args.also.split(",") if rev])
     if args.only:
@@ -131,7 +132,7 @@ def main() -> None:
             runs[name].append(timed_run(source, args.dataset, args.steps, args.first, extra))
             print(f"repeat {repeat + 1}, {name}: {runs[name][-1]}", flush=True)
     flops = default_step().flops()
-    result = {"machine": machine(), "args": vars(args), "matmul_gflops": rates, "step_gflop": flops / 1e9,
+    result = {"machine": measured_on, "args": vars(args), "matmul_gflops": rates, "step_gflop": flops / 1e9,
               "runs": runs, **summarise(runs, flops, rates)}  # fmt: skip
     print(f"{result['machine']['cpu_model']} ({', '.join(result['machine']['cpu_flags']) or 'no bf16 features'}): "
           f"matmul fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s; step {flops / 1e9:.1f} GFLOP")  # fmt: skip
