@@ -49,6 +49,13 @@ def test_weighted_statistics_equal_the_statistics_of_the_repeated_rows() -> None
     expected_mean, expected_cov = feature_stats(x.repeat_interleave(counts, dim=0))
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-6)
     np.testing.assert_allclose(cov, expected_cov, rtol=1e-4, atol=1e-6)
+    # features far from zero (as after a ReLU): centring once keeps the float32 products exact enough
+    far = torch.rand(2000, 16, generator=torch.Generator().manual_seed(3)) + 100
+    heavy = resample_counts(2000, torch.Generator().manual_seed(4))
+    mean, cov = weighted_stats(far, heavy)
+    expected_mean, expected_cov = feature_stats(far.repeat_interleave(heavy, dim=0))
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-9)
+    np.testing.assert_allclose(cov, expected_cov, rtol=1e-4, atol=1e-7)
     assert int(resample_counts(50, torch.Generator().manual_seed(0)).sum()) == 50
 
 
