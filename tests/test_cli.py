@@ -16,10 +16,12 @@ import pytest
 from PIL import Image
 
 from acgan.cli import main
+from acgan.data.registry import DATASETS
+from tests.conftest import IDX_DATASET
 from tests.helpers import assert_one_line_error, run_cli
 from tests.test_models import KERAS_COUNTS
 
-TINY = ["--dataset", "mnist", "--limit", "64", "--batch-size", "16", "--device", "cpu", "--no-progress"]
+TINY = ["--dataset", IDX_DATASET, "--limit", "64", "--batch-size", "16", "--device", "cpu", "--no-progress"]
 
 
 def tree_digest(folder: Path) -> str:
@@ -32,9 +34,12 @@ def tree_digest(folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import require_real_data
+    from tests.conftest import idx_data
 
-    root = require_real_data()
+    found = idx_data()
+    if found is None:
+        pytest.skip("no real IDX data: provide ../shared/data or apt-get install dataset-fashion-mnist")
+    root = found[1]
     run = tmp_path_factory.mktemp("cli") / "run"
     assert main(["train", *TINY, "--data-dir", str(root), "--run-dir", str(run), "--epochs", "1"]) == 0
     return run
@@ -65,7 +70,7 @@ def test_train_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[
     assert not (tmp_path / "r").exists()
 
 
-def test_train_prints_the_seed_log_line(capsys: pytest.CaptureFixture[str], data_root: Path, tmp_path: Path) -> None:
+def test_train_prints_the_seed_log_line(capsys: pytest.CaptureFixture[str], idx_root: Path, tmp_path: Path) -> None:
     code, out, _ = run_cli(
         ["train", *TINY, "--run-dir", str(tmp_path / "r"), "--steps", "4", "--log-every", "2"], capsys
     )
@@ -103,8 +108,10 @@ def test_generate_png_npz_and_folder(capsys: pytest.CaptureFixture[str], trained
                          "--output", str(tmp_path / "pngs") + "/"], capsys)  # fmt: skip
     assert code == 0
     files = sorted((tmp_path / "pngs").glob("*.png"))
-    assert [f.name for f in files][:2] == ["00000_3_3.png", "00001_3_3.png"] and len(files) == 5
-    assert json.loads((tmp_path / "pngs" / "class_names.json").read_text()) == [str(d) for d in range(10)]
+    names = list(DATASETS[IDX_DATASET].class_names)
+    slug = {"mnist": "3", "fashion-mnist": "dress"}[IDX_DATASET]  # the file names carry class 3's name
+    assert [f.name for f in files][:2] == [f"00000_3_{slug}.png", f"00001_3_{slug}.png"] and len(files) == 5
+    assert json.loads((tmp_path / "pngs" / "class_names.json").read_text()) == names
     assert Image.open(files[0]).size == (28, 28)
     code, _, _ = run_cli(["generate", "--checkpoint", str(trained_run), "--label", "all", "--num", "20",
                          "--output", str(tmp_path / "rows.png")], capsys)  # fmt: skip
@@ -137,7 +144,10 @@ def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str], args: li
     ("extra", "fragments"),
     [
         (["--label", "12"], ["label 12 out of range"]),
-        (["--label", "Sneaker"], ["unknown class 'Sneaker'", "classes: 0, 1"]),
+        (
+            ["--label", "Zebra"],
+            ["unknown class 'Zebra'", "classes: " + ", ".join(DATASETS[IDX_DATASET].class_names[:2])],
+        ),
         (["--num", "0"], ["--num", "0 is not in the range"]),
         (["--num", "-3"], ["--num", "-3 is not in the range"]),
         (["--output", "/proc/forbidden/x.png"], ["cannot write to /proc/forbidden"]),
@@ -186,10 +196,10 @@ def test_missing_data_is_one_clear_line(capsys: pytest.CaptureFixture[str], tmp_
 
 
 @pytest.mark.slow
-def test_console_script_interrupt_exits_130_and_keeps_a_good_checkpoint(data_root: Path, tmp_path: Path) -> None:
+def test_console_script_interrupt_exits_130_and_keeps_a_good_checkpoint(idx_root: Path, tmp_path: Path) -> None:
     """A real process: SIGINT after the first checkpoint -> one message, exit 130, loadable checkpoint."""
     run = tmp_path / "run"
-    env = {**os.environ, "ACGAN_DATA_DIR": str(data_root), "ACGAN_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "ACGAN_DATA_DIR": str(idx_root), "ACGAN_CACHE_DIR": str(tmp_path / "cache")}
     process = subprocess.Popen(
         [sys.executable, "-m", "acgan", "train", *TINY, "--run-dir", str(run), "--epochs", "100000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
