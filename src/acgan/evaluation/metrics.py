@@ -16,14 +16,24 @@ def feature_stats(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
+def psd_factor(sigma: np.ndarray) -> np.ndarray:
+    """A (D, D) matrix F with F.T @ F == sigma, for a (D, D) positive semi-definite sigma: the transposed Cholesky
+    factor when sigma is positive definite (the usual case, and cheap), else the symmetric square root."""
+    try:
+        return np.linalg.cholesky(sigma).T
+    except np.linalg.LinAlgError:  # singular (fewer samples than dimensions) or rounding just below zero
+        eigvals, eigvecs = np.linalg.eigh(sigma)
+        return (eigvecs * np.sqrt(np.clip(eigvals, 0, None))) @ eigvecs.T
+
+
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2): the Frechet distance of two Gaussians.
 
-    Uses symmetric eigendecompositions (stable for PSD matrices), so no complex square roots arise.
+    The trace of the square root is the sum of the square roots of the eigenvalues of S1 S2, which equal those of
+    the symmetric F S2 F^T for any F with F^T F = S1: no matrix square root and no complex values are needed.
     """
-    eigvals1, eigvecs1 = np.linalg.eigh(sigma1)
-    sqrt1 = (eigvecs1 * np.sqrt(np.clip(eigvals1, 0, None))) @ eigvecs1.T
-    middle = sqrt1 @ sigma2 @ sqrt1
+    factor = psd_factor(sigma1)
+    middle = factor @ sigma2 @ factor.T
     trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
     return float(max(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt, 0.0))
