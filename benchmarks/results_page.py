@@ -78,38 +78,60 @@ def quality_section(records: list[Record]) -> list[str]:
              "(not comparable with Inception-based numbers in papers). Lower is better for intra-FD, FD and "
              "MS-SSIM, higher for the rest; each table ends with the same metrics for the real test images. Several "
              "seeds: the mean ± half the range.", ""]  # fmt: skip
-    groups: dict[tuple[str, float], list[Record]] = {}
-    for record in records:
-        # by the data set's name: the same folder has different paths on different machines
-        groups.setdefault((Path(record["dataset"]).name, float(record["budget_minutes"])), []).append(record)
-    for (dataset, minutes), group in sorted(groups.items()):
-        runs: dict[tuple[str, str], list[Record]] = {}
-        for record in sorted(group, key=lambda r: (r["preset"], str(r.get("name")), r.get("seed", 0))):
-            runs.setdefault((record["preset"], str(record.get("name", "default"))), []).append(record)
-        mixed = len({cpu_features(record) for record in group}) > 1  # then each row names its CPU
-        header = ["preset", "run", "options", "seeds", *(["CPU"] if mixed else []), "steps", "images/s",
-                  *(t for _, t, _ in QUALITY_COLUMNS)]  # fmt: skip
-        rows = []
-        for (preset, name), members in runs.items():
-            finals = [member["curve"][-1] for member in members]
-            options = ", ".join(f"{k}={v}" for k, v in members[0]["overrides"].items()) or "-"
-            cpus = [", ".join(sorted({cpu_features(member) for member in members}))] if mixed else []
-            rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members), *cpus,
-                         cell([f["steps"] for f in finals], 0),
-                         cell([f["images_per_s"] for f in finals if "images_per_s" in f], 0),
-                         *(cell([f[key] for f in finals if key in f], digits) for key, _, digits in QUALITY_COLUMNS)])  # fmt: skip
-        real = group[-1]["real"]
-        real_metrics = [cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS]
-        rows.append(["real test images", *[""] * (len(header) - len(QUALITY_COLUMNS) - 1), *real_metrics])
-        path = group[0]["dataset"]
-        shown = path if "/" not in path else f".../{dataset}"  # a folder of the machine it ran on
-        command = (f"python benchmarks/quality.py --dataset {shown} --preset PRESET --minutes {minutes:g} "
-                   f"--samples {group[0]['samples']} [--seed N] [--set FIELD=VALUE ...]")  # fmt: skip
-        lines += [f"### {dataset}, {minutes:g} minutes", "",
-                  f"`{command}` (each row's options are its `--set`s). Machines: {machine_line(group)}.", "",
-                  *table(header, rows, numeric_from=5 if mixed else 4), ""]  # fmt: skip
+    for (dataset, minutes), group in sorted(quality_groups(records).items()):
+        lines += [f"### {dataset}, {minutes:g} minutes", "", *quality_table(group), ""]
         lines += curve_tables(group)
     return lines
+
+
+def quality_groups(records: list[Record]) -> dict[tuple[str, float], list[Record]]:
+    """Quality records by (data set's name, budget in minutes): the name, since the same folder has different paths
+    on different machines."""
+    groups: dict[tuple[str, float], list[Record]] = {}
+    for record in records:
+        groups.setdefault((Path(record["dataset"]).name, float(record["budget_minutes"])), []).append(record)
+    return groups
+
+
+def quality_table(group: list[Record]) -> list[str]:
+    """The command line, the machines, and a row per run (seeds averaged) of one data set and budget, then real data."""
+    runs: dict[tuple[str, str], list[Record]] = {}
+    for record in sorted(group, key=lambda r: (r["preset"], str(r.get("name")), r.get("seed", 0))):
+        runs.setdefault((record["preset"], str(record.get("name", "default"))), []).append(record)
+    mixed = len({cpu_features(record) for record in group}) > 1  # then each row names its CPU
+    header = ["preset", "run", "options", "seeds", *(["CPU"] if mixed else []), "steps", "images/s",
+              *(t for _, t, _ in QUALITY_COLUMNS)]  # fmt: skip
+    rows = []
+    for (preset, name), members in runs.items():
+        finals = [member["curve"][-1] for member in members]
+        options = ", ".join(f"{k}={v}" for k, v in members[0]["overrides"].items()) or "-"
+        cpus = [", ".join(sorted({cpu_features(member) for member in members}))] if mixed else []
+        rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members), *cpus,
+                     cell([f["steps"] for f in finals], 0),
+                     cell([f["images_per_s"] for f in finals if "images_per_s" in f], 0),
+                     *(cell([f[key] for f in finals if key in f], digits) for key, _, digits in QUALITY_COLUMNS)])  # fmt: skip
+    real = group[-1]["real"]
+    real_metrics = [cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS]
+    rows.append(["real test images", *[""] * (len(header) - len(QUALITY_COLUMNS) - 1), *real_metrics])
+    path, dataset, minutes = group[0]["dataset"], Path(group[0]["dataset"]).name, float(group[0]["budget_minutes"])
+    shown = path if "/" not in path else f".../{dataset}"  # a folder of the machine it ran on
+    command = (f"python benchmarks/quality.py --dataset {shown} --preset PRESET --minutes {minutes:g} "
+               f"--samples {group[0]['samples']} [--seed N] [--set FIELD=VALUE ...]")  # fmt: skip
+    return [
+        f"`{command}` (each row's options are its `--set`s). Machines: {machine_line(group)}.",
+        "",
+        *table(header, rows, numeric_from=5 if mixed else 4),
+    ]
+
+
+def colour_screen(records: list[Record]) -> str:
+    """README's table of the colour screen (the CIFAR-10 subset's folders, 10 minutes per run)."""
+    group = quality_groups(records).get(("cifar10-subset-folders", 10.0), [])
+    return "\n".join([*quality_table(group), "",
+                      "*Each run's final evaluation on 5,000 samples. Compare rows only within one CPU kind: the same "
+                      "minutes give a CPU without bf16 matrix units fewer steps (the steps column). Made by "
+                      "`bash benchmarks/run_queue.sh benchmarks/queues/screen-colour.txt`; curves and other data sets "
+                      "in [docs/results.md](docs/results.md).*"]) if group else ""  # fmt: skip
 
 
 def curve_tables(group: list[Record]) -> list[str]:
@@ -372,6 +394,7 @@ README = REPO / "README.md"
 def readme_blocks() -> dict[str, tuple[str, Callable[[list[Record]], str]]]:
     """README's generated blocks: name -> (the result files' prefix, what the block shows of them)."""
     return {"demo": ("demo-", lambda records: demo_caption(records[0])),
+            "colour screen": ("quality-cifar10-subset-folders-", colour_screen),
             "metric calibration": ("metric-calibration-", calibration_summary)}  # fmt: skip
 
 
