@@ -37,11 +37,12 @@ def test_frechet_distance_matches_the_closed_form_for_gaussians() -> None:
     fd_rotated = frechet_distance(rotation @ mu1, rotation @ np.diag(a) @ rotation.T, rotation @ mu2,
                                   rotation @ np.diag(b) @ rotation.T)  # fmt: skip
     assert fd_rotated == pytest.approx(expected, rel=1e-8)
-    # A singular covariance (fewer samples than dimensions, as per class in a small evaluation) takes the
-    # square-root path instead of Cholesky's and gives the same closed form.
-    singular = np.array([0.0, 4.0, 9.0])
-    expected_singular = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(singular) - np.sqrt(b)) ** 2).sum()
-    assert frechet_distance(mu1, np.diag(singular), mu2, np.diag(b)) == pytest.approx(expected_singular, rel=1e-10)
+    # Singular covariances (fewer samples than dimensions, as per class in a small evaluation): the other side's
+    # Cholesky factor, or the square root when both are singular, give the same closed form.
+    for a_side, b_side in (([0.0, 4.0, 9.0], b), (a, [4.0, 0.0, 9.0]), ([0.0, 4.0, 9.0], [4.0, 0.0, 9.0])):
+        s1, s2 = np.array(a_side), np.array(b_side)
+        closed = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(s1) - np.sqrt(s2)) ** 2).sum()
+        assert frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(closed, rel=1e-10)
     # Sampled Gaussians approach the closed form.
     rng = torch.Generator().manual_seed(1)
     x = torch.randn(200_000, 3, generator=rng, dtype=torch.float64) * torch.tensor(np.sqrt(a)) + torch.tensor(mu1)

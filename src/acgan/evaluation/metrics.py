@@ -16,26 +16,36 @@ def feature_stats(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
-def psd_factor(sigma: np.ndarray) -> np.ndarray:
-    """A (D, D) matrix F with F.T @ F == sigma, for a (D, D) positive semi-definite sigma: the transposed Cholesky
-    factor when sigma is positive definite (the usual case, and cheap), else the symmetric square root."""
+def cholesky_factor(sigma: np.ndarray) -> np.ndarray | None:
+    """F = L^T with F^T F = sigma for a positive definite (D, D) sigma; None when sigma is singular (or rounding
+    put an eigenvalue just below zero)."""
     try:
         return np.linalg.cholesky(sigma).T
-    except np.linalg.LinAlgError:  # singular (fewer samples than dimensions) or rounding just below zero
-        eigvals, eigvecs = np.linalg.eigh(sigma)
-        return (eigvecs * np.sqrt(np.clip(eigvals, 0, None))) @ eigvecs.T
+    except np.linalg.LinAlgError:
+        return None
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """tr((S1^1/2 S2 S1^1/2)^1/2) for (D, D) positive semi-definite S1, S2: the sum of the square roots of the
+    eigenvalues of S1 S2, which equal those of the symmetric F S2 F^T for any F with F^T F = S1 (and, the product's
+    eigenvalues being those of S2 S1, the same with the roles swapped). F is a Cholesky factor of whichever matrix
+    is positive definite (cheap: no eigenvectors); the symmetric square root only when neither is (fewer samples
+    than dimensions on both sides)."""
+    factor, other = cholesky_factor(sigma1), sigma2
+    if factor is None:
+        factor, other = cholesky_factor(sigma2), sigma1
+    if factor is None:
+        eigvals, eigvecs = np.linalg.eigh(sigma1)
+        factor, other = (eigvecs * np.sqrt(np.clip(eigvals, 0, None))) @ eigvecs.T, sigma2
+    middle = factor @ other @ factor.T
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum())
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2): the Frechet distance of two Gaussians.
-
-    The trace of the square root is the sum of the square roots of the eigenvalues of S1 S2, which equal those of
-    the symmetric F S2 F^T for any F with F^T F = S1: no matrix square root and no complex values are needed.
-    """
-    factor = psd_factor(sigma1)
-    middle = factor @ sigma2 @ factor.T
-    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    """||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2): the Frechet distance of two Gaussians (no complex
+    square roots arise: see trace_sqrt_product)."""
     diff = mu1 - mu2
+    trace_sqrt = trace_sqrt_product(sigma1, sigma2)
     return float(max(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt, 0.0))
 
 
