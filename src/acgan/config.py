@@ -154,8 +154,9 @@ class TrainConfig:
     class_input: str | None = fact(None, preset="class_input", training=True, legacy="concat", model=True,
                                    help="Where G takes the label: concat (beside z) or cbn (class-conditional "
                                    "BatchNorm in every block, one shared class embedding).")  # fmt: skip
-    mbstd: bool = fact(False, training=True, legacy=False, model=True, help="The minibatch standard deviation "
-                       "feature in D (its output on an image then depends on the others of its group of 4).")  # fmt: skip
+    mbstd: bool | None = fact(None, preset="mbstd", training=True, legacy=False, model=True, help="The minibatch "
+                              "standard deviation feature in D (its output on an image then depends on the others "
+                              "of its group of 4).")  # fmt: skip
     batch_size: int | None = fact(None, preset="batch_size", training=True, bounds=(2, None), help="Full batch: D sees "
                                   "half real, half generated; G a full batch.")  # fmt: skip
     lr_g: float | None = fact(None, preset="lr", training=True, interval=LEARNING_RATE, help="G's Adam learning rate.")

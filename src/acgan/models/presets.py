@@ -37,6 +37,7 @@ class Preset:
     batch_size: int = 64  # default full batch (D: half real, half generated; G: all generated)
     fast_arithmetic: bool = False  # fused Adam (acgan.config.TrainConfig.fast_arithmetic)
     class_input: str = "concat"  # where G takes the label: beside z, or "cbn" (class-conditional BatchNorm)
+    mbstd: bool = False  # the minibatch standard deviation feature in D
     settings: frozenset[str] = frozenset()  # the ModelConfig settings its builders read (fixed architectures: none)
 
 
@@ -48,11 +49,13 @@ PRESETS: dict[str, Preset] = {
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
                spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH,
                fast_arithmetic=True, settings=frozenset({"width", "class_input", "mbstd"})),
-        Preset("dcgan-cbn", "acgan's compact DCGAN with class-conditional BatchNorm in every G block, for colour images",
+        Preset("dcgan-cbn", "acgan's compact DCGAN with class-conditional BatchNorm in every G block and the minibatch "
+               "standard deviation in D, for colour images",
                dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
                spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH,
-               fast_arithmetic=True, class_input="cbn", settings=frozenset({"width", "class_input", "mbstd"})),
+               fast_arithmetic=True, class_input="cbn", mbstd=True,
+               settings=frozenset({"width", "class_input", "mbstd"})),
         Preset("resnet", "residual G with class-conditional BatchNorm, residual D (SNGAN, BigGAN), for colour images",
                resnet.resnet_generator, resnet.resnet_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=resnet.LEARNING_RATE, objective=resnet.OBJECTIVE, spectral_norm=True, width=resnet.WIDTH,
