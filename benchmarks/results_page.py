@@ -104,7 +104,7 @@ def quality_table(group: list[Record]) -> list[str]:
     rows = []
     for (preset, name), members in runs.items():
         finals = [member["curve"][-1] for member in members]
-        options = ", ".join(f"{k}={v}" for k, v in members[0]["overrides"].items()) or "-"
+        options = ", ".join(f"{k}={v}" for k, v in run_options(members[0]).items()) or "-"
         cpus = [", ".join(sorted({cpu_features(member) for member in members}))] if mixed else []
         rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members), *cpus,
                      cell([f["steps"] for f in finals], 0),
@@ -122,6 +122,24 @@ def quality_table(group: list[Record]) -> list[str]:
         "",
         *table(header, rows, numeric_from=5 if mixed else 4),
     ]
+
+
+def run_options(record: Record) -> dict[str, Any]:
+    """A run's `--set`s, and the architecture settings in which it differs from what its preset means today (a
+    preset's defaults may change after a run: the row must still say what ran)."""
+    from dataclasses import fields
+
+    from acgan.config import TrainConfig
+    from acgan.models.presets import PRESETS
+
+    options = dict(record["overrides"])
+    preset, ran = PRESETS.get(record["preset"]), record.get("train_config", {})
+    for field in fields(TrainConfig):
+        attr = field.metadata.get("preset")
+        if preset and field.metadata.get("model") and attr and ran.get(field.name) is not None \
+                and field.name not in options and ran[field.name] != getattr(preset, attr):  # fmt: skip
+            options[field.name] = ran[field.name]
+    return options
 
 
 def colour_screen(records: list[Record]) -> str:
