@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def idx_data() -> tuple[str, Path] | None:
 
 # The data set of tests that need real images but no particular one: on a fresh machine, Debian's Fashion-MNIST.
 IDX_DATASET = (idx_data() or ("mnist", Path()))[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same isolation as `isolated_cache` for what module-scoped fixtures do (they are set up before any test's
+    own fixtures): their runs never touch the user's cache either, and tests may share what they computed."""
+    cache = tmp_path_factory.mktemp("session-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ACGAN_CACHE_DIR", str(cache))
+        patch.setenv("ACGAN_AUTO_PRECISION", "fp32")
+        patch.setattr("acgan.data.locate.SYSTEM_DATA_ROOT", tmp_path_factory.mktemp("session-system"))
+        yield cache
 
 
 @pytest.fixture(autouse=True)

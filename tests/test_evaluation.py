@@ -149,8 +149,13 @@ def test_training_logs_evaluations_and_keeps_the_best(mnist_run: Path) -> None:
 
 @pytest.mark.slow
 def test_evaluate_command_writes_report_and_plot(
-    mnist_run: Path, idx_root: Path, capsys: pytest.CaptureFixture[str]
+    mnist_run: Path,
+    idx_root: Path,
+    session_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("ACGAN_CACHE_DIR", str(session_cache))  # the training features the run's evaluations cached
     assert main(["evaluate", "--checkpoint", str(mnist_run), "--num", "200", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["num_samples"] == 200 and report["step"] == 18
