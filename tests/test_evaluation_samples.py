@@ -12,7 +12,15 @@ import pytest
 import torch
 
 from acgan.config import TrainConfig
-from acgan.evaluation.intervals import frechet_interval, percentile_interval, resample_counts, weighted_stats
+from acgan.evaluation.intervals import (
+    BlockMoments,
+    bootstrap,
+    frechet_interval,
+    percentile_interval,
+    real_blocks,
+    resample_counts,
+    weighted_stats,
+)
 from acgan.evaluation.metrics import (
     feature_stats,
     kernel_distance,
@@ -66,8 +74,27 @@ def test_percentile_interval_and_a_frechet_interval_around_its_value() -> None:
     a, b = torch.randn(400, 4, generator=rng), torch.randn(600, 4, generator=rng) + 0.3
     from acgan.evaluation.metrics import frechet_distance_of
 
-    low, high = frechet_interval(a, b, resamples=100)
+    low, high = frechet_interval(a, real_blocks(b), resamples=100)
     assert low < frechet_distance_of(a, b) < high and high - low < 0.5
+
+
+def test_block_moments_are_the_rows_statistics_and_resample_like_rows() -> None:
+    x = torch.randn(600, 3, generator=torch.Generator().manual_seed(6)) + 50  # far from zero, as after a ReLU
+    every = torch.ones(600, dtype=torch.long)
+    for blocks in (600, 40):  # a block per row, and blocks of 15 rows: all drawn once, the statistics of all rows
+        mean, cov = BlockMoments(x, blocks).stats(torch.ones(blocks, dtype=torch.long))
+        expected_mean, expected_cov = weighted_stats(x, every)
+        np.testing.assert_allclose(mean, expected_mean, rtol=1e-8)  # float32 sums of centred rows
+        np.testing.assert_allclose(cov, expected_cov, rtol=1e-4, atol=1e-6)
+    single = BlockMoments(x, 600)  # a block per row: a draw of blocks is a draw of rows, the same statistics
+    counts = resample_counts(600, torch.Generator().manual_seed(7))
+    order = torch.randperm(600, generator=torch.Generator().manual_seed(0))  # the blocks' rows, as BlockMoments drew
+    np.testing.assert_allclose(single.stats(counts)[1], weighted_stats(x[order], counts)[1], rtol=1e-4, atol=1e-6)
+    # blocks of 15 independent rows: the bootstrap spread of the mean is that of resampling the rows
+    by_rows = bootstrap(lambda rng: float(weighted_stats(x, resample_counts(600, rng))[0][0]), 400)
+    grouped = BlockMoments(x, 40)
+    by_blocks = bootstrap(lambda rng: float(grouped.stats(resample_counts(40, rng))[0][0]), 400)
+    assert 0.7 < (by_blocks[1] - by_blocks[0]) / (by_rows[1] - by_rows[0]) < 1.4
 
 
 def test_memberships_give_the_manifold_metrics_by_their_definitions() -> None:

@@ -22,11 +22,14 @@ from acgan.data.locate import cache_root
 from acgan.errors import AcganError
 from acgan.evaluation.classifier import FEATURE_DIM, Judgement, ReferenceClassifier, judge
 from acgan.evaluation.intervals import (
+    BlockMoments,
+    class_blocks,
     frechet_interval,
     intra_frechet_interval,
     kernel_interval,
     mean_interval,
     membership_intervals,
+    real_blocks,
 )
 from acgan.evaluation.metrics import (
     Memberships,
@@ -68,6 +71,7 @@ class Evaluator:
     classifier_facts: dict[str, Any] = field(default_factory=dict)  # the classifier's metadata (test_accuracy, ...)
     _train_features: torch.Tensor | None = None
     _real_manifold: tuple[torch.Tensor, torch.Tensor] | None = None
+    _real_blocks: tuple[BlockMoments, list[BlockMoments]] | None = None
     _references: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def cache_key(self) -> str:
@@ -103,6 +107,14 @@ class Evaluator:
             real = self.train_features()[order[:PRDC_REAL_SIZE]]
             self._real_manifold = (real, kth_neighbour_radius(real, 5))
         return self._real_manifold
+
+    def real_blocks(self) -> tuple[BlockMoments, list[BlockMoments]]:
+        """The training features' bootstrap blocks, overall and per class (computed once: acgan.evaluation.intervals)."""
+        if self._real_blocks is None:
+            features, labels = self.train_features(), self.train.labels
+            self._real_blocks = (real_blocks(features, self.seed),
+                                 class_blocks(features, labels, self.info.num_classes, self.seed))  # fmt: skip
+        return self._real_blocks
 
     def reference(self, num: int) -> dict[str, Any]:
         """The metrics of `num` real test images against the training images (cached per `num`)."""
@@ -187,14 +199,11 @@ class Evaluator:
     def _intervals(self, judged: Judgement, labels: torch.Tensor, members: Memberships | None,
                    kid: tuple[float, float]) -> dict[str, tuple[float, float]]:  # fmt: skip
         """The 95% bootstrap intervals of the headline metrics (acgan.evaluation.intervals)."""
-        train_features, k = self.train_features(), self.info.num_classes
         hits = (judged.probs.argmax(dim=1) == labels).double()
         found = {
             "conditional_accuracy": mean_interval(hits, seed=self.seed),
-            "fd": frechet_interval(judged.features, train_features, seed=self.seed),
-            "intra_fd": intra_frechet_interval(
-                judged.features, labels, train_features, self.train.labels, k, seed=self.seed
-            ),
+            "fd": frechet_interval(judged.features, self.real_blocks()[0], seed=self.seed),
+            "intra_fd": intra_frechet_interval(judged.features, labels, self.real_blocks()[1], seed=self.seed),
             "kid": kernel_interval(*kid, KID_SUBSETS),
         }
         return found | (membership_intervals(members, seed=self.seed) if members else {})
