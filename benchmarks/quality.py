@@ -5,10 +5,13 @@
     python benchmarks/quality.py --dataset mnist --preset dcgan --set precision=bf16 --set ema_decay=0.99 --name bf16
     python benchmarks/quality.py --dataset mnist --minutes 5 --interval 5 --name tac --seed 1 --set objective=tac
     python benchmarks/quality.py --dataset ../shared/data/cifar10-subset-folders --preset odena-cifar10 --minutes 10
+    python benchmarks/quality.py --dataset ../shared/data/cifar10-subset-folders --preset dcgan-cbn --minutes 20 \
+        --interval 10 --samples 5000 --picture docs/cifar10-subset-dcgan-cbn.png
 
 Training time excludes the evaluations (training pauses, is checkpointed, evaluated and resumed). Prints
 the curve (time, steps, conditional accuracy, intra-class FD, MS-SSIM, recall) beside the real-data
-values, and writes JSON and a plot to benchmarks/results/quality-<dataset>-<preset>.{json,png}.
+values, and writes JSON and a plot to benchmarks/results/quality-<dataset>-<preset>.{json,png}; with --picture,
+the final checkpoint's labelled grid (`acgan generate --label all --num 100 --seed 0`) too.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from throughput import machine, parse_override  # type: ignore[import-not-found]
 
+from acgan.cli import main as acgan_cli
 from acgan.config import TrainConfig, dataset_label, resolve_config
 from acgan.errors import AcganError
 from acgan.evaluation.evaluate import load_evaluator
@@ -46,6 +50,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="Override a TrainConfig field (repeatable), e.g. --set precision=bf16.")  # fmt: skip
     parser.add_argument("--name", default="", help="Suffix of the result files, to keep variants apart.")
+    parser.add_argument("--picture", type=Path, default=None, help="Also write the final grid of every class here.")
     args = parser.parse_args()
     measured_on = machine()  # the machine and the code as the run starts (the tree may change during it)
     overrides = dict(parse_override(item) for item in args.overrides)
@@ -90,6 +95,9 @@ def main() -> None:
               "overrides": overrides, "train_config": resolve_config(config).to_dict(), "samples": args.samples, "curve": rows, "real": real, "final_eval": report}  # fmt: skip
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     plot(rows, real, stem.with_suffix(".png"), f"{args.preset} on {args.dataset} {overrides or ''}")
+    if args.picture and acgan_cli(["generate", "--checkpoint", str(run), "--label", "all", "--num", "100",
+                                   "--seed", "0", "--output", str(args.picture), "--force"]) != 0:  # fmt: skip
+        raise SystemExit(f"error: could not write {args.picture}")
     print(f"wrote {stem}.json and {stem}.png")
 
 

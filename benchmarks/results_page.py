@@ -81,7 +81,8 @@ def quality_section(records: list[Record]) -> list[str]:
     for (dataset, minutes), group in sorted(quality_groups(records).items()):
         lines += [f"### {dataset}, {minutes:g} minutes", "", *quality_table(group), ""]
         lines += curve_tables(group)
-    return lines
+    check = ranking_check(records)
+    return lines + (["### Does a 10-minute screen rank like 20 minutes?", "", *check, ""] if check else [])
 
 
 def quality_groups(records: list[Record]) -> dict[tuple[str, float], list[Record]]:
@@ -150,6 +151,75 @@ def colour_screen(records: list[Record]) -> str:
                       "minutes give a CPU without bf16 matrix units fewer steps (the steps column). Made by "
                       "`bash benchmarks/run_queue.sh benchmarks/queues/screen-colour.txt`; curves and other data sets "
                       "in [docs/results.md](docs/results.md).*"]) if group else ""  # fmt: skip
+
+
+def point_near(record: Record, minutes: float) -> Record | None:
+    """The run's evaluation within a minute of `minutes` of training, if it had one."""
+    near = [point for point in record["curve"] if abs(point["minutes"] - minutes) <= 1.0]
+    return near[0] if near else None
+
+
+RANK_POINTS, RANK_COLUMNS = (10.0, 20.0), (("conditional_accuracy", "cond. acc.", 3), ("intra_fd", "intra-FD", 2),
+                                           ("fd", "FD", 2), ("recall", "recall", 3))  # fmt: skip
+
+
+def ranking_check(records: list[Record]) -> list[str]:
+    """Does a 10-minute screen rank like 20 minutes? Each run on the CIFAR-10 subset's folders evaluated at both
+    times (on one CPU kind), its headline metrics at each and its rank by conditional accuracy at each."""
+    runs = [r for r in records if Path(r["dataset"]).name == "cifar10-subset-folders"
+            and all(point_near(r, m) for m in RANK_POINTS)]  # fmt: skip
+    kinds = {cpu_features(r) for r in runs}
+    if len(runs) < 2 or len(kinds) > 1:
+        return []
+    points = {id(r): [point_near(r, m) or {} for m in RANK_POINTS] for r in runs}
+    ranks = [sorted(runs, key=lambda r: -points[id(r)][i]["conditional_accuracy"]) for i in range(len(RANK_POINTS))]
+    header = ["preset", "run", "options", *(f"{title} 10 / 20 min" for _, title, _ in RANK_COLUMNS), "rank 10 / 20 min"]
+    rows = []
+    for record in sorted(runs, key=lambda r: ranks[0].index(r)):
+        at10, at20 = points[id(record)]
+        options = ", ".join(f"{k}={v}" for k, v in run_options(record).items()) or "-"
+        rows.append([record["preset"], str(record.get("name", "default")), options,
+                     *(f"{at10[key]:.{d}f} / {at20[key]:.{d}f}" for key, _, d in RANK_COLUMNS),
+                     f"{ranks[0].index(record) + 1} / {ranks[1].index(record) + 1}"])  # fmt: skip
+    return [f"Each run evaluated after 10 and after 20 minutes of its training (5,000 samples; rank by conditional "
+            f"accuracy). Machines: {machine_line(runs)}.", "", *table(header, rows, numeric_from=3)]  # fmt: skip
+
+
+GREY_CHECK = (("mnist", 5.0), ("fashion-mnist", 10.0))  # the grey default's budgets: MNIST 5 min, Fashion 10 min
+
+
+def grey_check(records: list[Record]) -> str:
+    """README's table of the grey default against the colour default on grey data: the runs named g-* (one machine,
+    benchmarks/queues/grey-candidates.txt), per data set and budget."""
+    lines = []
+    for dataset, minutes in GREY_CHECK:
+        group = [r for r in quality_groups(records).get((dataset, minutes), []) if str(r.get("name")).startswith("g-")]
+        if group:
+            lines += [f"**{dataset}, {minutes:g} minutes**", "", *quality_table(group), ""]
+    return "\n".join(lines).rstrip("\n")
+
+
+def colour_picture_caption(records: list[Record]) -> str:
+    """The README's caption of the colour default's picture: its 20-minute run on the CIFAR-10 subset's folders."""
+    from acgan.models.presets import COLOUR_PRESET
+
+    runs = [r for r in quality_groups(records).get(("cifar10-subset-folders", 20.0), [])
+            if r["preset"] == COLOUR_PRESET and not r["overrides"] and r.get("seed", 0) == 0]  # fmt: skip
+    if not runs:
+        return ""
+    record, metrics = runs[0], runs[0]["final_eval"]["metrics"]
+
+    def pair(name: str, digits: int) -> str:
+        return f"{metrics[name]['generated']:.{digits}f} (real test images: {metrics[name]['real']:.{digits}f})"
+
+    last = record["curve"][-1]
+    return (f"*The colour default (`{COLOUR_PRESET}`) after {last['minutes']:.0f} minutes of training on the CIFAR-10 "
+            f"subset's class folders ({last['steps']:,} steps; {machine_line([record])}): one row per class, one "
+            f"fixed latent per column. `acgan evaluate` on {record['samples']:,} samples: conditional accuracy "
+            f"{pair('conditional_accuracy', 3)}, intra-class FD {pair('intra_fd', 1)}, FD {pair('fd', 1)}, recall "
+            f"{pair('recall', 2)}. Made by `python benchmarks/quality.py --dataset .../cifar10-subset-folders "
+            f"--preset {COLOUR_PRESET} --minutes 20 --interval 10 --samples 5000 --picture "
+            f"docs/cifar10-subset-{COLOUR_PRESET}.png`.*")  # fmt: skip
 
 
 def curve_tables(group: list[Record]) -> list[str]:
@@ -413,6 +483,9 @@ def readme_blocks() -> dict[str, tuple[str, Callable[[list[Record]], str]]]:
     """README's generated blocks: name -> (the result files' prefix, what the block shows of them)."""
     return {"demo": ("demo-", lambda records: demo_caption(records[0])),
             "colour screen": ("quality-cifar10-subset-folders-", colour_screen),
+            "ranking check": ("quality-cifar10-subset-folders-", lambda records: "\n".join(ranking_check(records))),
+            "colour picture": ("quality-cifar10-subset-folders-", colour_picture_caption),
+            "grey check": ("quality-", grey_check),
             "metric calibration": ("metric-calibration-", calibration_summary)}  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from tests.conftest import REPO_ROOT
 
@@ -23,3 +24,23 @@ def test_every_result_file_at_the_top_level_is_shown() -> None:
             continue  # one table per data set and budget, rows by preset and name
         stem = path.stem.removesuffix("-vm")
         assert any(word in page for word in (stem, stem.replace("_", "-"), stem.split("-")[0])), path.name
+
+
+def _run(name: str, at10: float, at20: float, flags: tuple[str, ...] = ("avx512f",)) -> dict[str, Any]:
+    """A quality record on the CIFAR-10 subset's folders evaluated after 10 and 20 minutes (accuracy as given)."""
+    point = {"intra_fd": 30.0, "fd": 20.0, "recall": 0.7, "steps": 1}
+    return {"dataset": "x/cifar10-subset-folders", "preset": "dcgan", "name": name, "overrides": {}, "budget_minutes": 20,
+            "machine": {"cpu_flags": list(flags), "cpu_model": "cpu", "cpu_count": 2, "date": "2026-12-07"},
+            "curve": [{**point, "minutes": 10.02, "conditional_accuracy": at10},
+                      {**point, "minutes": 20.01, "conditional_accuracy": at20}]}  # fmt: skip
+
+
+def test_the_ranking_check_ranks_each_run_at_10_and_20_minutes() -> None:
+    from results_page import ranking_check
+
+    rows = [line for line in ranking_check([_run("a", 0.5, 0.52), _run("b", 0.4, 0.6)]) if line.startswith("| dcgan")]
+    assert [row.split(" | ")[1] for row in rows] == ["a", "b"]  # in the 10-minute order
+    assert rows[0].endswith("| 1 / 2 |") and rows[1].endswith("| 2 / 1 |")  # the order changed by 20 minutes
+    assert "0.500 / 0.520" in rows[0]
+    assert ranking_check([_run("a", 0.5, 0.5)]) == []  # one run ranks nothing
+    assert ranking_check([_run("a", 0.5, 0.5, ("amx_bf16",)), _run("b", 0.4, 0.6)]) == []  # CPU kinds never mixed
