@@ -346,8 +346,9 @@ def load_section(records: list[Record]) -> list[str]:
 
 
 def other_section(records: list[Record]) -> list[str]:
-    """Data loading, export, the Keras reference side by side and the diversity rule's calibration, one line each."""
-    lines = ["## Data loading, export, the Keras reference, the diversity rule", ""]
+    """Data loading, export, evaluation time, the Keras reference side by side and the diversity rule's calibration,
+    one line each."""
+    lines = ["## Data loading, export, evaluation time, the Keras reference, the diversity rule", ""]
     for record in records:
         machine = machine_line([record])
         if "jpeg_megabytes" in record:
@@ -368,6 +369,15 @@ def other_section(records: list[Record]) -> list[str]:
                          f"TensorFlow {record['keras_tensorflow'][1]} loop (`python benchmarks/side_by_side.py`, "
                          f"alternating rounds of {record['steps_per_round']} steps): acgan / Keras steps/s = "
                          f"{ratios[len(ratios) // 2]:.2f} (rounds {ratios[0]:.2f} to {ratios[-1]:.2f}). {machine}.")  # fmt: skip
+        elif "speed_up_first" in record:
+            first, again = record["median_first_s"], record["median_again_s"]
+            lines.append(f"- One evaluation of {record['num']:,} {record['dataset']} images with every interval "
+                         f"(`python benchmarks/eval_speed.py --dataset {record['dataset']} --num {record['num']} "
+                         f"--baseline {record['baseline']}`, {record['repeats']} alternating repeats): "
+                         f"{first['current']:.1f} s against {first['baseline']:.1f} s for {record['baseline']} "
+                         f"({record['speed_up_first']:.1f}x faster); the next evaluation in the same process "
+                         f"{again['current']:.1f} s against {again['baseline']:.1f} s "
+                         f"({record['speed_up_again']:.1f}x). {machine}.")  # fmt: skip
         elif "verdicts" in record:
             verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(record["verdicts"].items()))
             lines.append(f"- The MS-SSIM diversity rule on real {record['dataset']} images, half against half "
