@@ -68,13 +68,15 @@ demo: install
 serve: install
 	$(BIN)/acgan serve --checkpoint $(CHECKPOINT)
 
+# One pytest worker per core (each with one thread, tests/conftest.py), a test file's tests together.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 test: install install-browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The edit loop's tier (under 90 s on 2 cores): everything but the tests marked slow (multi-process, subprocess,
 # browser, soak, crash, disk-full, evaluation end to end). `make test` remains the whole suite (CI runs it).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # docs/results.md from the benchmarks' JSON files (tests/test_results_page.py checks the committed page matches).
 results: install

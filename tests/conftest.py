@@ -24,6 +24,17 @@ settings.register_profile("explore", max_examples=2000, deadline=None, suppress_
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """`make test` runs one pytest worker per core (pytest-xdist): each worker, and every process a test starts
+    from it, computes with one thread, since two workers with a thread per core each spin their OpenMP threads
+    against each other and run several times slower than one."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
 def assert_same_weights(first_run: Path, second_run: Path) -> None:
     """The latest G, D and EMA weights of two run directories are bit-identical."""
     import torch

@@ -19,6 +19,13 @@ from tests.helpers import make_folder
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def one_thread_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every acgan process here runs beside a training one: one thread each, or on a 2-core machine their OpenMP
+    threads spin against each other and a 15-second evaluation takes minutes."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def acgan(*args: str) -> list[str]:
     return [sys.executable, "-m", "acgan", *args]
 
