@@ -215,6 +215,12 @@ def test_minibatch_standard_deviation_by_hand() -> None:
         expected = group.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
         torch.testing.assert_close(out[image, 2], torch.full((3, 3), float(expected)))
     assert MinibatchStd(group=4)(torch.randn(6, 2, 3, 3)).shape == (6, 3, 3, 3)  # groups of 3 when 4 does not divide
+    weights = torch.randn(8, 3, 3, 3)  # D's gradient through the feature, against torch.var's
+    leaf, reference = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (MinibatchStd(group=4)(leaf) * weights).sum().backward()
+    std = reference.reshape(4, 2, 2, 3, 3).var(dim=0, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+    (torch.cat([reference, std.repeat(4)[:, None, None, None].expand(8, 1, 3, 3)], dim=1) * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, reference.grad)
 
 
 @pytest.mark.parametrize(("preset", "class_input"), [("dcgan", "cbn"), ("resnet", "cbn"), ("resnet", "concat")])
