@@ -1,13 +1,14 @@
 """One change's effect on the training step's speed: the code here against a revision, alternating, in one run.
 
     python benchmarks/ab_step.py --before HEAD~1 [--precision bf16] [--preset dcgan] [--rounds 8] [--steps 40]
+    python benchmarks/ab_step.py --before HEAD~1 --precision fp32 --preset dcgan-cbn --shape 3,32,32 --name colour
 
 Checks --before out into a git worktree (benchmarks/.baseline-REV) and alternates, round by round, a fresh
 process of each version (the order flips every round, so drift in the machine's speed hits both): each builds
-the preset's step as `acgan train` runs it (benchmarks/throughput.py default_step: random 28x28 images, batch
-64), warms it up, and reports the best steps/s of five timed windows (on a shared machine the best window is the
-one least disturbed by others). Prints every round, the medians and the
-median of the per-round ratios (after / before). Writes benchmarks/results/ab-step-<name>-<machine>.json.
+the preset's step as `acgan train` runs it (benchmarks/throughput.py default_step: random images of --shape,
+28x28 grey unless told, batch 64), warms it up, and reports the best steps/s of five timed windows (on a shared
+machine the best window is the one least disturbed by others). Prints every round, the medians and the median
+of the per-round ratios (after / before). Writes benchmarks/results/ab-step-<name>-<machine>.json.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ CHILD = """
 import statistics, sys, time, torch
 sys.path.insert(0, {benchmarks!r})
 from throughput import default_step
-bench = default_step({batch}, torch.device("cpu"), {precision!r}, preset={preset!r})
+bench = default_step({batch}, torch.device("cpu"), {precision!r}, image_shape={shape!r}, preset={preset!r})
 for _ in range(10):
     bench.step()
 rates = []
@@ -45,7 +46,7 @@ print(max(rates))
 def rate(source: Path, args: argparse.Namespace) -> float:
     """Steps/s of the step of the code in `source`, in a fresh process."""
     code = CHILD.format(benchmarks=str(REPO / "benchmarks"), batch=args.batch_size, precision=args.precision,
-                        preset=args.preset, steps=args.steps)  # fmt: skip
+                        preset=args.preset, steps=args.steps, shape=args.shape)  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(source / "src"), "ACGAN_AUTO_PRECISION": "fp32"}
     done = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return float(done.stdout.strip().splitlines()[-1])
@@ -57,6 +58,12 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
     parser.add_argument("--preset", default="dcgan")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--shape",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=(1, 28, 28),
+        help="C,H,W of the random images (3,32,32: colour)",
+    )
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--name", default="change")
@@ -73,8 +80,10 @@ def main() -> None:
     print(f"{args.preset} {args.precision}: before {medians['before']:.2f}, after {medians['after']:.2f} steps/s; "
           f"median ratio {ratio:.3f}x ({sum(r['after'] > r['before'] for r in rounds)}/{len(rounds)} rounds faster)")  # fmt: skip
     out = REPO / "benchmarks" / "results" / f"ab-step-{args.name}-{machine_slug()}.json"
-    out.write_text(json.dumps({"machine": machine(), "args": vars(args), "rounds": rounds, "medians": medians,
-                               "median_ratio": ratio}, indent=2) + "\n")  # fmt: skip
+    before = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=REPO, check=True, capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    out.write_text(json.dumps({"machine": machine(), "args": vars(args), "before_commit": before, "rounds": rounds,
+                               "medians": medians, "median_ratio": ratio}, indent=2) + "\n")  # fmt: skip
     print(f"wrote {out}")
 
 

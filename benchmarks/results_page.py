@@ -173,16 +173,17 @@ def ranking_check(records: list[Record]) -> list[str]:
         return []
     points = {id(r): [point_near(r, m) or {} for m in RANK_POINTS] for r in runs}
     ranks = [sorted(runs, key=lambda r: -points[id(r)][i]["conditional_accuracy"]) for i in range(len(RANK_POINTS))]
-    header = ["preset", "run", "options", *(f"{title} 10 / 20 min" for _, title, _ in RANK_COLUMNS), "rank 10 / 20 min"]
+    header = ["preset", "run", "options", "seed", *(f"{title} 10 / 20 min" for _, title, _ in RANK_COLUMNS),
+              "rank 10 / 20 min"]  # fmt: skip
     rows = []
     for record in sorted(runs, key=lambda r: ranks[0].index(r)):
         at10, at20 = points[id(record)]
         options = ", ".join(f"{k}={v}" for k, v in run_options(record).items()) or "-"
-        rows.append([record["preset"], str(record.get("name", "default")), options,
+        rows.append([record["preset"], str(record.get("name", "default")), options, str(record.get("seed", 0)),
                      *(f"{at10[key]:.{d}f} / {at20[key]:.{d}f}" for key, _, d in RANK_COLUMNS),
                      f"{ranks[0].index(record) + 1} / {ranks[1].index(record) + 1}"])  # fmt: skip
     return [f"Each run evaluated after 10 and after 20 minutes of its training (5,000 samples; rank by conditional "
-            f"accuracy). Machines: {machine_line(runs)}.", "", *table(header, rows, numeric_from=3)]  # fmt: skip
+            f"accuracy). Machines: {machine_line(runs)}.", "", *table(header, rows, numeric_from=4)]  # fmt: skip
 
 
 GREY_CHECK = (("mnist", 5.0), ("fashion-mnist", 10.0))  # the grey default's budgets: MNIST 5 min, Fashion 10 min
@@ -346,9 +347,9 @@ def load_section(records: list[Record]) -> list[str]:
 
 
 def other_section(records: list[Record]) -> list[str]:
-    """Data loading, export, evaluation time, the Keras reference side by side and the diversity rule's calibration,
-    one line each."""
-    lines = ["## Data loading, export, evaluation time, the Keras reference, the diversity rule", ""]
+    """Data loading, export, evaluation time, a change's effect on the step, the Keras reference side by side and the
+    diversity rule's calibration, one line each."""
+    lines = ["## Data loading, export, evaluation time, step changes, the Keras reference, the diversity rule", ""]
     for record in records:
         machine = machine_line([record])
         if "jpeg_megabytes" in record:
@@ -378,6 +379,15 @@ def other_section(records: list[Record]) -> list[str]:
                          f"({record['speed_up_first']:.1f}x faster); the next evaluation in the same process "
                          f"{again['current']:.1f} s against {again['baseline']:.1f} s "
                          f"({record['speed_up_again']:.1f}x). {machine}.")  # fmt: skip
+        elif "median_ratio" in record:
+            args, medians = record["args"], record["medians"]
+            shape = ",".join(str(n) for n in args.get("shape", (1, 28, 28)))
+            faster = sum(r["after"] > r["before"] for r in record["rounds"])
+            lines.append(f"- The step's speed before and after a change (`python benchmarks/ab_step.py --before "
+                         f"{record.get('before_commit', args['before'])} --preset {args['preset']} --precision {args['precision']} --shape {shape} "
+                         f"--name {args['name']}`, {len(record['rounds'])} alternating rounds): {medians['before']:.2f} -> {medians['after']:.2f} "
+                         f"steps/s, median ratio {record['median_ratio']:.3f}x ({faster}/{len(record['rounds'])} "
+                         f"rounds faster). {machine}.")  # fmt: skip
         elif "verdicts" in record:
             verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(record["verdicts"].items()))
             lines.append(f"- The MS-SSIM diversity rule on real {record['dataset']} images, half against half "

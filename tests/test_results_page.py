@@ -38,8 +38,10 @@ def _run(name: str, at10: float, at20: float, flags: tuple[str, ...] = ("avx512f
 def test_the_ranking_check_ranks_each_run_at_10_and_20_minutes() -> None:
     from results_page import ranking_check
 
-    rows = [line for line in ranking_check([_run("a", 0.5, 0.52), _run("b", 0.4, 0.6)]) if line.startswith("| dcgan")]
+    rows = [line for line in ranking_check([_run("a", 0.5, 0.52), {**_run("b", 0.4, 0.6), "seed": 1}])
+            if line.startswith("| dcgan")]  # fmt: skip
     assert [row.split(" | ")[1] for row in rows] == ["a", "b"]  # in the 10-minute order
+    assert [row.split(" | ")[3] for row in rows] == ["0", "1"]  # each run's seed: a second seed is its own row
     assert rows[0].endswith("| 1 / 2 |") and rows[1].endswith("| 2 / 1 |")  # the order changed by 20 minutes
     assert "0.500 / 0.520" in rows[0]
     assert ranking_check([_run("a", 0.5, 0.5)]) == []  # one run ranks nothing
