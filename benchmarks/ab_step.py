@@ -43,6 +43,14 @@ print(max(rates))
 """
 
 
+def image_shape(text: str) -> tuple[int, int, int]:
+    """--shape's C,H,W: three positive integers."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected C,H,W (three positive integers, e.g. 3,32,32), got {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def rate(source: Path, args: argparse.Namespace) -> float:
     """Steps/s of the step of the code in `source`, in a fresh process."""
     code = CHILD.format(benchmarks=str(REPO / "benchmarks"), batch=args.batch_size, precision=args.precision,
@@ -59,10 +67,7 @@ def main() -> None:
     parser.add_argument("--preset", default="dcgan")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
-        "--shape",
-        type=lambda text: tuple(int(n) for n in text.split(",")),
-        default=(1, 28, 28),
-        help="C,H,W of the random images (3,32,32: colour)",
+        "--shape", type=image_shape, default=(1, 28, 28), help="C,H,W of the random images (3,32,32: colour)"
     )
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25)
