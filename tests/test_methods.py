@@ -319,6 +319,54 @@ def test_ramp_and_cosine_by_hand() -> None:
             parse_ramp(text)
 
 
+def test_a_schedule_in_minutes_is_fitted_to_the_step_rate_by_hand() -> None:
+    from types import SimpleNamespace
+
+    from acgan.config import resolve_config
+    from acgan.objectives import build_objective
+    from acgan.training.run import Run
+    from acgan.training.schedules import fitted_length, schedules_of
+    from acgan.training.steps import StepPlan
+
+    assert fitted_length(100, 4.0, 50.0, 2.0) == 100 + 4 * 70  # 70 s left at 4 steps/s
+    assert fitted_length(10, 1.0, 200.0, 1.0) == 10 and fitted_length(0, 0.0, 0.0, 1.0) == 1  # past the end; >= 1
+    config = resolve_config(TrainConfig(lr_end=1e-4, epochs=None, max_minutes=10, schedule_minutes=10))
+    assert schedules_of(config).lr is None  # every value at its start until the length is fixed
+    notes: list[str] = []
+    run = SimpleNamespace(config=config, start_step=40, wall_before=100.0, plan=StepPlan(build_objective("adc", 1.0, True)),
+                          state=SimpleNamespace(step=60), writer=SimpleNamespace(note=notes.append))  # fmt: skip
+    Run.fit_schedule(run, 29.0)  # type: ignore[arg-type]  # before 5% of 10 minutes (30 s): nothing yet
+    assert run.config.schedule_steps == 0 and run.plan.schedules.lr is None and not notes
+    Run.fit_schedule(run, 40.0)  # type: ignore[arg-type]
+    length = 60 + round(20 / 40 * (600 - 140))  # 0.5 steps/s over the 460 s left of 10 minutes
+    assert run.config.schedule_steps == run.plan.schedules.steps == length and run.plan.schedules.lr is not None
+    assert len(notes) == 1 and f"{length} steps" in notes[0]
+    Run.fit_schedule(run, 80.0)  # type: ignore[arg-type]  # fixed once: later control points leave it
+    assert run.config.schedule_steps == length and len(notes) == 1
+
+
+def test_a_run_bounded_by_minutes_fits_its_schedule_and_a_resumed_run_keeps_it(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    from acgan.checkpoint import read_meta, resolve_checkpoint_dir
+    from acgan.errors import AcganError
+    from acgan.training.distributed import SINGLE_PROCESS
+    from acgan.training.run import with_schedule_length
+    from acgan.training.schedules import schedules_of
+
+    options = {"dataset": str(colour_folder), "lr_end": 1e-4, "epochs": None, **TINY}
+    run = tmp_path / "run"
+    train(TrainConfig(max_minutes=0.03, **options), run, show_progress=False)
+    started = json.loads((run / "config.json").read_text())["train"]
+    assert (started["schedule_steps"], started["schedule_minutes"]) == (0, 0.03)  # the time bound's minutes
+    recorded = read_meta(resolve_checkpoint_dir(run))["train_config"]
+    assert recorded["schedule_steps"] >= 1  # fitted after 5% of the run, saved with the checkpoint
+    resumed = with_schedule_length(TrainConfig(steps=100, **options), run, True, 48, SINGLE_PROCESS)
+    assert resumed.schedule_steps == recorded["schedule_steps"]  # a longer bound never reshapes it
+    with pytest.raises(AcganError, match="need a length"):
+        schedules_of(TrainConfig(lr_end=1e-4, epochs=None, steps=10))  # unresolved: neither steps nor minutes
+
+
 def test_a_scheduled_step_sets_rates_betas_and_the_class_strength() -> None:
     from acgan.config import resolve_config
     from acgan.models import ModelConfig, build_discriminator, build_generator

@@ -191,7 +191,13 @@ class TrainConfig:
                                       "class terms weighted by a strength rising from 0 at step START to 1 at END "
                                       "(Shahbazi et al. 2022, for small data sets) [default: none].")  # fmt: skip
     schedule_steps: int = fact(0, training=True, legacy=0, bounds=(0, None), help="Length of the cosine schedules "
-                               "below in steps (0: the run's --steps or --epochs bound).")  # fmt: skip
+                               "below in steps (0: the run's --steps or --epochs bound, else fitted to "
+                               "--schedule-minutes).")  # fmt: skip
+    schedule_minutes: float | None = fact(None, training=True, legacy=None, interval=MINUTES, help="Length of the "
+                                          "cosine schedules in minutes of training, unless --schedule-steps is "
+                                          "given: fixed in steps from the step rate of their first 5% (and saved) "
+                                          "[default: --max-minutes when the run has no --steps or --epochs "
+                                          "bound].")  # fmt: skip
     lr_end: float | None = fact(None, training=True, legacy=None, interval=LEARNING_RATE, help="D's learning rate at "
                                 "the end of the schedule (G's in proportion), along a cosine (R3GAN) [default: "
                                 "constant].")  # fmt: skip

@@ -27,6 +27,7 @@ class Decision:
     stop_requested: bool
     time_up: bool
     bad_step: float  # the first step with a non-finite loss on any process, or -1
+    seconds: float = 0.0  # seconds of training so far (the most of any process)
 
 
 class ControlPoint:
@@ -84,14 +85,17 @@ class ControlPoint:
         self._bad_losses = losses if self._bad_losses is None else torch.where(newly_bad, losses, self._bad_losses)
 
     def agree(self) -> Decision:
-        """One all-reduce: a stop requested on any rank, the time bound, minutes since the last save, bad steps."""
+        """One all-reduce: a stop requested on any rank, the time bound, minutes since the last save, bad steps, the
+        seconds trained."""
+        elapsed = self.elapsed
         flags = torch.tensor([float(self.stop.requested),
-                              float(self.max_minutes is not None and self.elapsed >= 60 * self.max_minutes),
-                              (time.monotonic() - self.last_save) / 60], dtype=torch.float64, device=self.device)  # fmt: skip
-        requested, time_up, self.minutes_since_save, bad_step = agree_max(
+                              float(self.max_minutes is not None and elapsed >= 60 * self.max_minutes),
+                              (time.monotonic() - self.last_save) / 60, elapsed], dtype=torch.float64,
+                             device=self.device)  # fmt: skip
+        requested, time_up, self.minutes_since_save, seconds, bad_step = agree_max(
             torch.cat([flags, self._first_bad.reshape(1)]), self.world
         ).tolist()
-        return Decision(bool(requested), bool(time_up), bad_step)
+        return Decision(bool(requested), bool(time_up), bad_step, seconds)
 
     def saved(self) -> None:
         """A checkpoint was just written: the clock of `checkpoint_minutes` starts again."""

@@ -190,6 +190,7 @@ def training_steps(run: Run, control: ControlPoint) -> Iterator[int]:
             if decision.time_up:
                 run.stopped_by = "max_minutes"
                 return
+            run.fit_schedule(decision.seconds)  # a schedule in minutes gets its length in steps
             if decision.stop_requested:
                 path = checkpoint(run, control, keep=False) if run.saved_step != state.step else run.last_checkpoint
                 barrier(run.world)  # every rank leaves once rank 0 has written the checkpoint

@@ -5,7 +5,7 @@ The loop (acgan.training.loop) reads a Run; everything that decides what is trai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,16 @@ from acgan.sampling import make_latents
 from acgan.training.distributed import SINGLE_PROCESS, World, barrier, broadcast_from_main, mean_over_ranks
 from acgan.training.precision_probe import training_precision
 from acgan.training.regularisers import regularisers_of
-from acgan.training.run_writer import RUN_CONFIG, NullWriter, ProgressGrid, RunWriter, Writer, read_run_config
-from acgan.training.schedules import needs_schedule_length, schedules_of
+from acgan.training.run_writer import (
+    RUN_CONFIG,
+    NullWriter,
+    ProgressGrid,
+    RunWriter,
+    Writer,
+    checkpoint_train_config,
+    read_run_config,
+)
+from acgan.training.schedules import FIT_SHARE, fitted_length, needs_schedule_length, schedules_of
 from acgan.training.state import (
     TrainState,
     build_train_state,
@@ -102,6 +110,19 @@ class Run:
     @property
     def epoch(self) -> int:
         return self.state.step // self.steps_per_epoch
+
+    def fit_schedule(self, seconds: float) -> None:
+        """Fix the cosine schedules' length in steps once FIT_SHARE of their minutes have passed (`seconds` of
+        training in this process, agreed by all of them), from the step rate so far; a no-op otherwise."""
+        minutes = self.config.schedule_minutes
+        done = self.state.step - self.start_step
+        if self.config.schedule_steps or minutes is None or done == 0 or seconds < FIT_SHARE * 60 * minutes:
+            return
+        length = fitted_length(self.state.step, done / seconds, self.wall_before + seconds, minutes)
+        self.config = self.config.replace(schedule_steps=length)
+        self.plan = replace(self.plan, schedules=schedules_of(self.config))
+        self.writer.note(f"schedules fitted to {minutes:g} minutes: {length} steps ({done / seconds:.2f} steps/s "
+                         f"over the first {seconds:.0f} s)")  # fmt: skip
 
     def checkpoint_contents(self, resume_state: dict[str, Any]) -> CheckpointContents:
         """What a checkpoint at the current step holds (networks, resume state, facts about the run)."""
@@ -177,15 +198,20 @@ def build_run(config: TrainConfig, run_dir: Path, resume: bool, show_progress: b
 def with_schedule_length(
     config: TrainConfig, run_dir: Path, resume: bool, num_images: int, world: World
 ) -> TrainConfig:
-    """`config` with its cosine schedules' length fixed: a new run's from its step bound, a resumed run's the one it
-    started with (config.json), so extending a run's bound never reshapes its schedules."""
+    """`config` with its cosine schedules' length: a resumed run's the one it recorded (its latest checkpoint's, else
+    config.json's), so extending a run's bound never reshapes its schedules; a new run's from its step bound, or,
+    with a time bound only or --schedule-minutes, in minutes (fitted to steps while training, `Run.fit_schedule`)."""
     if config.schedule_steps or not needs_schedule_length(config):
         return config
     if resume and (run_dir / RUN_CONFIG).is_file():
-        return config.replace(schedule_steps=read_run_config(run_dir).schedule_steps)
+        recorded = checkpoint_train_config(run_dir).get("schedule_steps") or read_run_config(run_dir).schedule_steps
+        if recorded:
+            return config.replace(schedule_steps=recorded)
+    if config.schedule_minutes is not None:
+        return config
     assert config.batch_size is not None  # resolved
-    steps_per_epoch = max(1, num_images // (config.batch_size * world.size))
-    return config.replace(schedule_steps=step_bound(config, steps_per_epoch) or 0)
+    steps = step_bound(config, max(1, num_images // (config.batch_size * world.size)))
+    return config.replace(schedule_steps=steps) if steps else config.replace(schedule_minutes=config.max_minutes)
 
 
 def step_bound(config: TrainConfig, steps_per_epoch: int) -> int | None:

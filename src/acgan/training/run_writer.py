@@ -349,7 +349,7 @@ def read_run_config(run_dir: Path) -> TrainConfig:
         raise AcganError(f"{path}: cannot read the run's configuration ({exc})") from None
     missing = sorted(CONFIG_FIELDS - set(saved))
     if missing:
-        recorded = _checkpoint_train_config(run_dir)
+        recorded = checkpoint_train_config(run_dir)
         saved = {**saved, **{name: recorded[name] for name in missing if name in recorded}}
         unknown = [name for name in missing if name not in saved and name not in LEGACY_DEFAULTS]
         if unknown:
@@ -361,7 +361,7 @@ def read_run_config(run_dir: Path) -> TrainConfig:
         raise AcganError(f"{path}: cannot read the run's configuration ({exc})") from None
 
 
-def _checkpoint_train_config(run_dir: Path) -> dict[str, Any]:
+def checkpoint_train_config(run_dir: Path) -> dict[str, Any]:
     """The configuration the latest checkpoint recorded ({} without a readable checkpoint)."""
     try:
         if read_pointer(run_dir / CHECKPOINTS_DIR, LATEST) is None:

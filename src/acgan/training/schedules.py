@@ -5,7 +5,10 @@
   terms, are faded in by a strength rising linearly from 0 at step START to 1 at step END (`--condition-ramp
   START:END`): G and D first learn the images of every class, then what sets the classes apart.
 - R3GAN's schedules (Huang et al. 2024, section 4, appendix: learning rate, gamma and Adam's beta2 follow cosine
-  schedules): each from its configured value to its `_end` value over `schedule_steps`, then constant.
+  schedules): each from its configured value to its `_end` value over `schedule_steps`, then constant. A run
+  bounded only by time has no step count: its length is fixed once the first `FIT_SHARE` of its minutes have
+  passed, from the step rate seen so far (`fitted_length`), and saved with every checkpoint from then on; until
+  then every scheduled value stays at its start, where the cosine is flat.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 
 from acgan.config import TrainConfig, parse_ramp
 from acgan.errors import AcganError
+
+FIT_SHARE = 0.05  # the share of a schedule's minutes whose step rate fixes its length in steps
 
 
 def ramp(step: int, start: int, end: int) -> float:
@@ -59,6 +64,12 @@ class Schedules:
         return 1.0 if self.gamma is None else cosine(step, 1.0, self.gamma, self.steps)
 
 
+def fitted_length(step: int, steps_per_second: float, seconds_trained: float, minutes: float) -> int:
+    """The step a run at `step`, trained for `seconds_trained` so far, reaches after `minutes` of training in all
+    at `steps_per_second` (at least 1)."""
+    return max(1, step + round(steps_per_second * max(0.0, 60 * minutes - seconds_trained)))
+
+
 def needs_schedule_length(config: TrainConfig) -> bool:
     """Whether the configuration asks for a cosine schedule (which needs a length in steps)."""
     return any(value is not None for value in (config.lr_end, config.beta2_end, config.gamma_decay))
@@ -66,13 +77,15 @@ def needs_schedule_length(config: TrainConfig) -> bool:
 
 def schedules_of(config: TrainConfig) -> Schedules:
     """A configuration's schedules; the cosine ones span `schedule_steps` (a new run sets it from its step bound
-    when it is 0, and saves it, so a resumed run keeps the same schedule)."""
+    when it is 0, or fits it to `schedule_minutes`, and saves it, so a resumed run keeps the same schedule)."""
     ramp_steps = parse_ramp(config.condition_ramp) if config.condition_ramp else None
     if not needs_schedule_length(config):
         return Schedules(ramp=ramp_steps)
     if not config.schedule_steps:
-        raise AcganError("lr_end, beta2_end and gamma_decay need a length: --schedule-steps N, or a --steps or "
-                         "--epochs bound (a --max-minutes run has no step count to schedule over)")  # fmt: skip
+        if config.schedule_minutes is not None:
+            return Schedules(ramp=ramp_steps)  # every value at its start until the length is fitted
+        raise AcganError("lr_end, beta2_end and gamma_decay need a length: --schedule-steps N, --schedule-minutes "
+                         "M, or a --steps, --epochs or --max-minutes bound")  # fmt: skip
     lr_g, lr_d = config.learning_rates
     lr = None if config.lr_end is None else ((lr_g, config.lr_end * lr_g / lr_d), (lr_d, config.lr_end))
     beta2 = None if config.beta2_end is None else (config.beta2, config.beta2_end)
