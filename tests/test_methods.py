@@ -319,6 +319,25 @@ def test_ramp_and_cosine_by_hand() -> None:
             parse_ramp(text)
 
 
+def test_the_learning_rates_decay_to_a_fraction_of_their_start_or_to_a_given_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from acgan.config import resolve_config
+    from acgan.models import presets
+    from acgan.training.schedules import needs_schedule_length, schedules_of
+
+    config = resolve_config(TrainConfig(preset="dcgan", lr_g=2e-3, lr_d=1e-3, steps=100, schedule_steps=100))
+    assert config.lr_decay == presets.PRESETS["dcgan"].lr_decay  # the preset's
+    assert schedules_of(config.replace(lr_decay=0.1)).lr == ((2e-3, pytest.approx(2e-4)), (1e-3, pytest.approx(1e-4)))
+    assert schedules_of(config.replace(lr_decay=0.1, lr_end=5e-4)).lr == ((2e-3, 1e-3), (1e-3, 5e-4))  # end wins
+    assert schedules_of(config.replace(lr_decay=1.0)).lr is None and not needs_schedule_length(
+        config.replace(lr_decay=1.0, schedule_steps=0))  # fmt: skip
+    monkeypatch.setitem(presets.PRESETS, "dcgan", replace(presets.PRESETS["dcgan"], lr_decay=0.5))
+    assert resolve_config(TrainConfig(preset="dcgan")).lr_decay == 0.5  # a preset may decay by default
+
+
 def test_a_schedule_in_minutes_is_fitted_to_the_step_rate_by_hand() -> None:
     from types import SimpleNamespace
 

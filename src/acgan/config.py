@@ -198,9 +198,13 @@ class TrainConfig:
                                           "given: fixed in steps from the step rate of their first 5% (and saved) "
                                           "[default: --max-minutes when the run has no --steps or --epochs "
                                           "bound].")  # fmt: skip
+    lr_decay: float | None = fact(None, preset="lr_decay", training=True, legacy=1.0,
+                                  interval=Interval(0.0, 1.0, low_open=True), help="G's and D's learning rates at "
+                                  "the end of the schedule as a fraction of --lr, along a cosine (1: constant) "
+                                  "[default: the preset's].")  # fmt: skip
     lr_end: float | None = fact(None, training=True, legacy=None, interval=LEARNING_RATE, help="D's learning rate at "
-                                "the end of the schedule (G's in proportion), along a cosine (R3GAN) [default: "
-                                "constant].")  # fmt: skip
+                                "the end of the schedule (G's in proportion), along a cosine (R3GAN), instead of "
+                                "--lr-decay [default: from --lr-decay].")  # fmt: skip
     beta2_end: float | None = fact(None, training=True, legacy=None, interval=UNIT, help="Adam's beta2 at the end "
                                    "of the schedule, along a cosine (R3GAN: 0.9 to 0.99) [default: constant].")  # fmt: skip
     gamma_decay: float | None = fact(None, training=True, legacy=None, interval=Interval(0.0, 1.0),

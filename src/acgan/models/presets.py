@@ -38,6 +38,7 @@ class Preset:
     fast_arithmetic: bool = False  # fused Adam (acgan.config.TrainConfig.fast_arithmetic)
     class_input: str = "concat"  # where G takes the label: beside z, or "cbn" (class-conditional BatchNorm)
     mbstd: bool = False  # the minibatch standard deviation feature in D
+    lr_decay: float = 1.0  # learning rates at the end of a run as a fraction of the start, along a cosine (1: constant)
     settings: frozenset[str] = frozenset()  # the ModelConfig settings its builders read (fixed architectures: none)
 
 

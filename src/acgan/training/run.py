@@ -116,7 +116,9 @@ class Run:
         training in this process, agreed by all of them), from the step rate so far; a no-op otherwise."""
         minutes = self.config.schedule_minutes
         done = self.state.step - self.start_step
-        if self.config.schedule_steps or minutes is None or done == 0 or seconds < FIT_SHARE * 60 * minutes:
+        if self.config.schedule_steps or minutes is None or not needs_schedule_length(self.config):
+            return
+        if done == 0 or seconds < FIT_SHARE * 60 * minutes:
             return
         length = fitted_length(self.state.step, done / seconds, self.wall_before + seconds, minutes)
         self.config = self.config.replace(schedule_steps=length)

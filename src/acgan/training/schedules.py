@@ -70,9 +70,14 @@ def fitted_length(step: int, steps_per_second: float, seconds_trained: float, mi
     return max(1, step + round(steps_per_second * max(0.0, 60 * minutes - seconds_trained)))
 
 
+def decays_learning_rate(config: TrainConfig) -> bool:
+    """Whether the learning rates follow a cosine: an end rate given, or a decay below 1 (the preset's or given)."""
+    return config.lr_end is not None or (config.lr_decay is not None and config.lr_decay < 1.0)
+
+
 def needs_schedule_length(config: TrainConfig) -> bool:
     """Whether the configuration asks for a cosine schedule (which needs a length in steps)."""
-    return any(value is not None for value in (config.lr_end, config.beta2_end, config.gamma_decay))
+    return decays_learning_rate(config) or config.beta2_end is not None or config.gamma_decay is not None
 
 
 def schedules_of(config: TrainConfig) -> Schedules:
@@ -84,9 +89,10 @@ def schedules_of(config: TrainConfig) -> Schedules:
     if not config.schedule_steps:
         if config.schedule_minutes is not None:
             return Schedules(ramp=ramp_steps)  # every value at its start until the length is fitted
-        raise AcganError("lr_end, beta2_end and gamma_decay need a length: --schedule-steps N, --schedule-minutes "
-                         "M, or a --steps, --epochs or --max-minutes bound")  # fmt: skip
+        raise AcganError("lr_decay, lr_end, beta2_end and gamma_decay need a length: --schedule-steps N, "
+                         "--schedule-minutes M, or a --steps, --epochs or --max-minutes bound")  # fmt: skip
     lr_g, lr_d = config.learning_rates
-    lr = None if config.lr_end is None else ((lr_g, config.lr_end * lr_g / lr_d), (lr_d, config.lr_end))
+    end_d = config.lr_end if config.lr_end is not None else lr_d * (config.lr_decay or 1.0)
+    lr = ((lr_g, end_d * lr_g / lr_d), (lr_d, end_d)) if decays_learning_rate(config) else None
     beta2 = None if config.beta2_end is None else (config.beta2, config.beta2_end)
     return Schedules(ramp=ramp_steps, steps=config.schedule_steps, lr=lr, beta2=beta2, gamma=config.gamma_decay)
