@@ -125,9 +125,13 @@ def quality_table(group: list[Record]) -> list[str]:
     ]
 
 
+SHOWN_PRESET_TRAINING = ("lr_decay",)  # preset training defaults a row names when its run differs from them
+
+
 def run_options(record: Record) -> dict[str, Any]:
-    """A run's `--set`s, and the architecture settings in which it differs from what its preset means today (a
-    preset's defaults may change after a run: the row must still say what ran)."""
+    """A run's `--set`s, and the architecture settings (and SHOWN_PRESET_TRAINING) in which it differs from what its
+    preset means today (a preset's defaults may change after a run: the row must still say what ran; a field the
+    run's record lacks had its legacy value)."""
     from dataclasses import fields
 
     from acgan.config import TrainConfig
@@ -136,10 +140,11 @@ def run_options(record: Record) -> dict[str, Any]:
     options = dict(record["overrides"])
     preset, ran = PRESETS.get(record["preset"]), record.get("train_config", {})
     for field in fields(TrainConfig):
-        attr = field.metadata.get("preset")
-        if preset and field.metadata.get("model") and attr and ran.get(field.name) is not None \
-                and field.name not in options and ran[field.name] != getattr(preset, attr):  # fmt: skip
-            options[field.name] = ran[field.name]
+        attr, shown = field.metadata.get("preset"), field.metadata.get("model") or field.name in SHOWN_PRESET_TRAINING
+        value = ran.get(field.name, field.metadata.get("legacy") if ran else None)
+        if preset and shown and attr and value is not None and field.name not in options \
+                and value != getattr(preset, attr):  # fmt: skip
+            options[field.name] = value
     return options
 
 
@@ -151,6 +156,16 @@ def colour_screen(records: list[Record]) -> str:
                       "minutes give a CPU without bf16 matrix units fewer steps (the steps column). Made by "
                       "`bash benchmarks/run_queue.sh benchmarks/queues/screen-colour.txt`; curves and other data sets "
                       "in [docs/results.md](docs/results.md).*"]) if group else ""  # fmt: skip
+
+
+def colour_candidates(records: list[Record]) -> str:
+    """README's table of the colour candidates at 20 minutes on the CIFAR-10 subset's folders, seeds averaged: the
+    table the colour default is chosen from."""
+    group = quality_groups(records).get(("cifar10-subset-folders", 20.0), [])
+    return "\n".join([*quality_table(group), "",
+                      "*Each run's evaluation after 20 minutes of training, 5,000 samples; several seeds: the mean ± "
+                      "half the range. Made by `bash benchmarks/run_queue.sh benchmarks/queues/seeds-colour.txt` "
+                      "and `benchmarks/queues/cosine-colour.txt`.*"]) if group else ""  # fmt: skip
 
 
 def point_near(record: Record, minutes: float) -> Record | None:
@@ -165,12 +180,22 @@ RANK_POINTS, RANK_COLUMNS = (10.0, 20.0), (("conditional_accuracy", "cond. acc."
 
 def ranking_check(records: list[Record]) -> list[str]:
     """Does a 10-minute screen rank like 20 minutes? Each run on the CIFAR-10 subset's folders evaluated at both
-    times (on one CPU kind), its headline metrics at each and its rank by conditional accuracy at each."""
+    times, its headline metrics at each and its rank by conditional accuracy at each: a table per CPU kind (the
+    same minutes are different training on another CPU), for each kind with two runs or more."""
     runs = [r for r in records if Path(r["dataset"]).name == "cifar10-subset-folders"
             and all(point_near(r, m) for m in RANK_POINTS)]  # fmt: skip
-    kinds = {cpu_features(r) for r in runs}
-    if len(runs) < 2 or len(kinds) > 1:
-        return []
+    kinds: dict[str, list[Record]] = {}
+    for record in runs:
+        kinds.setdefault(cpu_features(record), []).append(record)
+    lines: list[str] = []
+    for _, members in sorted(kinds.items()):
+        if len(members) > 1:
+            lines += [*([""] if lines else []), *ranking_table(members)]
+    return lines
+
+
+def ranking_table(runs: list[Record]) -> list[str]:
+    """The ranking check's table of runs on one CPU kind."""
     points = {id(r): [point_near(r, m) or {} for m in RANK_POINTS] for r in runs}
     ranks = [sorted(runs, key=lambda r: -points[id(r)][i]["conditional_accuracy"]) for i in range(len(RANK_POINTS))]
     header = ["preset", "run", "options", "seed", *(f"{title} 10 / 20 min" for _, title, _ in RANK_COLUMNS),
@@ -200,12 +225,15 @@ def grey_check(records: list[Record]) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+COLOUR_PICTURE_RUN = "m20-dcgan-cbn"  # the 20-minute run (seed 0) whose grid the README shows
+
+
 def colour_picture_caption(records: list[Record]) -> str:
     """The README's caption of the colour default's picture: its 20-minute run on the CIFAR-10 subset's folders."""
     from acgan.models.presets import COLOUR_PRESET
 
     runs = [r for r in quality_groups(records).get(("cifar10-subset-folders", 20.0), [])
-            if r["preset"] == COLOUR_PRESET and not r["overrides"] and r.get("seed", 0) == 0]  # fmt: skip
+            if r.get("name") == COLOUR_PICTURE_RUN and r.get("seed", 0) == 0]  # fmt: skip
     if not runs:
         return ""
     record, metrics = runs[0], runs[0]["final_eval"]["metrics"]
@@ -503,6 +531,7 @@ def readme_blocks() -> dict[str, tuple[str, Callable[[list[Record]], str]]]:
     """README's generated blocks: name -> (the result files' prefix, what the block shows of them)."""
     return {"demo": ("demo-", lambda records: demo_caption(records[0])),
             "colour screen": ("quality-cifar10-subset-folders-", colour_screen),
+            "colour candidates": ("quality-cifar10-subset-folders-", colour_candidates),
             "ranking check": ("quality-cifar10-subset-folders-", lambda records: "\n".join(ranking_check(records))),
             "colour picture": ("quality-cifar10-subset-folders-", colour_picture_caption),
             "grey check": ("quality-", grey_check),

@@ -46,3 +46,24 @@ def test_the_ranking_check_ranks_each_run_at_10_and_20_minutes() -> None:
     assert "0.500 / 0.520" in rows[0]
     assert ranking_check([_run("a", 0.5, 0.5)]) == []  # one run ranks nothing
     assert ranking_check([_run("a", 0.5, 0.5, ("amx_bf16",)), _run("b", 0.4, 0.6)]) == []  # CPU kinds never mixed
+    two_kinds = ranking_check([_run("a", 0.5, 0.5, ("amx_bf16",)), _run("b", 0.4, 0.6, ("amx_bf16",)),
+                               _run("c", 0.3, 0.4), _run("d", 0.2, 0.45)])  # fmt: skip
+    tables = [[row.split(" | ")[1] for row in block.split("\n") if row.startswith("| dcgan")]
+              for block in "\n".join(two_kinds).split("Each run evaluated")[1:]]  # fmt: skip
+    assert tables == [["a", "b"], ["c", "d"]]  # one table per CPU kind, each ranked on its own
+    assert [row.rsplit(" | ", 1)[1] for row in two_kinds if row.startswith("| dcgan | d")] == ["2 / 1 |"]
+
+
+def test_a_row_names_the_preset_defaults_its_run_did_not_have(monkeypatch: Any) -> None:
+    """A preset whose default changed after a run: the run's row says what it ran with (a field its record lacks had
+    its legacy value)."""
+    from dataclasses import replace
+
+    from results_page import run_options
+
+    from acgan.models import presets
+
+    monkeypatch.setitem(presets.PRESETS, "dcgan", replace(presets.PRESETS["dcgan"], lr_decay=0.1))
+    record = {"preset": "dcgan", "overrides": {"r1": 0.1}, "train_config": {"width": presets.PRESETS["dcgan"].width}}
+    assert run_options(record) == {"r1": 0.1, "lr_decay": 1.0}  # recorded before the field: constant rates
+    assert run_options({**record, "train_config": {**record["train_config"], "lr_decay": 0.1}}) == {"r1": 0.1}
