@@ -74,8 +74,10 @@ def main() -> None:
     )
     for index in range(rounds):
         budget = min(args.interval, args.minutes - index * args.interval)
+        # the sittings are one run: its schedules (a preset's learning-rate decay) span all its minutes
         config = TrainConfig(dataset=args.dataset, preset=args.preset, epochs=None, max_minutes=budget,
-                             seed=args.seed, data_dir=args.data_dir, device="cpu").replace(**overrides)  # fmt: skip
+                             schedule_minutes=args.minutes, seed=args.seed, data_dir=args.data_dir,
+                             device="cpu").replace(**overrides)  # fmt: skip
         result = train(config, run, resume=index > 0, show_progress=False)
         trained = load_generator(run)
         evaluator = evaluator or load_evaluator(trained.info, data_dir=args.data_dir)

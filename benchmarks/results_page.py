@@ -125,7 +125,8 @@ def quality_table(group: list[Record]) -> list[str]:
     ]
 
 
-SHOWN_PRESET_TRAINING = ("lr_decay",)  # preset training defaults a row names when its run differs from them
+# preset training defaults a row names when its run differs from them, unless it set the option that replaces them
+SHOWN_PRESET_TRAINING = {"lr_decay": "lr_end"}
 
 
 def run_options(record: Record) -> dict[str, Any]:
@@ -140,7 +141,9 @@ def run_options(record: Record) -> dict[str, Any]:
     options = dict(record["overrides"])
     preset, ran = PRESETS.get(record["preset"]), record.get("train_config", {})
     for field in fields(TrainConfig):
-        attr, shown = field.metadata.get("preset"), field.metadata.get("model") or field.name in SHOWN_PRESET_TRAINING
+        attr = field.metadata.get("preset")
+        replaced_by = SHOWN_PRESET_TRAINING.get(field.name)
+        shown = field.metadata.get("model") or (replaced_by is not None and replaced_by not in options)
         value = ran.get(field.name, field.metadata.get("legacy") if ran else None)
         if preset and shown and attr and value is not None and field.name not in options \
                 and value != getattr(preset, attr):  # fmt: skip
@@ -225,7 +228,7 @@ def grey_check(records: list[Record]) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
-COLOUR_PICTURE_RUN = "m20-dcgan-cbn"  # the 20-minute run (seed 0) whose grid the README shows
+COLOUR_PICTURE_RUN = "m20-dcgan-cbn-cosine-fit"  # the 20-minute run (seed 0) whose grid the README shows
 
 
 def colour_picture_caption(records: list[Record]) -> str:

@@ -67,3 +67,4 @@ def test_a_row_names_the_preset_defaults_its_run_did_not_have(monkeypatch: Any) 
     record = {"preset": "dcgan", "overrides": {"r1": 0.1}, "train_config": {"width": presets.PRESETS["dcgan"].width}}
     assert run_options(record) == {"r1": 0.1, "lr_decay": 1.0}  # recorded before the field: constant rates
     assert run_options({**record, "train_config": {**record["train_config"], "lr_decay": 0.1}}) == {"r1": 0.1}
+    assert run_options({**record, "overrides": {"lr_end": 1e-4}}) == {"lr_end": 1e-4}  # its end rate replaced it

@@ -55,7 +55,7 @@ PRESETS: dict[str, Preset] = {
                dcgan.dcgan_generator, dcgan.dcgan_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
                lr=dcgan.LEARNING_RATE, objective=dcgan.OBJECTIVE, d_updates=dcgan.D_UPDATES,
                spectral_norm=dcgan.SPECTRAL_NORM, diffaugment=dcgan.DIFFAUGMENT, width=dcgan.WIDTH,
-               fast_arithmetic=True, class_input="cbn", mbstd=True,
+               fast_arithmetic=True, class_input="cbn", mbstd=True, lr_decay=dcgan.COLOUR_LR_DECAY,
                settings=frozenset({"width", "class_input", "mbstd"})),
         Preset("resnet", "residual G with class-conditional BatchNorm, residual D (SNGAN, BigGAN), for colour images",
                resnet.resnet_generator, resnet.resnet_discriminator, ema_decay=dcgan.EMA_DECAY, precision="auto",
