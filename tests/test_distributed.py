@@ -22,8 +22,9 @@ from acgan.training.signals import GracefulStop
 from tests.conftest import assert_same_weights
 from tests.helpers import make_folder
 
+# one schedule length for a run and its split twin (the colour default decays its learning rates over its bound)
 FLAGS = ["--batch-size", "16", "--width", "8", "--device", "cpu", "--precision", "fp32", "--no-progress",
-         "--nproc", "2"]  # fmt: skip
+         "--nproc", "2", "--schedule-steps", "1000"]  # fmt: skip
 
 pytestmark = pytest.mark.slow  # multi-process, subprocess or long: `make test-fast` leaves it out
 
@@ -150,7 +151,7 @@ def test_fp16_scales_its_losses_and_resumes_exactly(tmp_path: Path) -> None:
     from acgan.training import train
 
     options = {"dataset": str(make_folder(tmp_path / "shapes")), "batch_size": 16, "width": 8, "device": "cpu",
-               "precision": "fp16", "metrics_every": 1}  # fmt: skip
+               "precision": "fp16", "metrics_every": 1, "schedule_steps": 100}  # fmt: skip
     train(TrainConfig(steps=6, **options), tmp_path / "straight", show_progress=False)
     train(TrainConfig(steps=3, **options), tmp_path / "split", show_progress=False)
     train(TrainConfig(steps=6, **options), tmp_path / "split", resume=True, show_progress=False)

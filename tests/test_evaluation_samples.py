@@ -62,7 +62,7 @@ def test_weighted_statistics_equal_the_statistics_of_the_repeated_rows() -> None
     heavy = resample_counts(2000, torch.Generator().manual_seed(4))
     mean, cov = weighted_stats(far, heavy)
     expected_mean, expected_cov = feature_stats(far.repeat_interleave(heavy, dim=0))
-    np.testing.assert_allclose(mean, expected_mean, rtol=1e-9)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-8)  # 2e-9 seen on an AMD EPYC
     np.testing.assert_allclose(cov, expected_cov, rtol=1e-4, atol=1e-7)
     assert int(resample_counts(50, torch.Generator().manual_seed(0)).sum()) == 50
 

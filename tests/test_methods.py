@@ -59,7 +59,15 @@ def test_penalties_run_on_their_steps_and_are_logged_as_their_own_means(colour_f
 
 @pytest.mark.slow
 def test_a_run_with_penalties_resumes_exactly(colour_folder: Path, tmp_path: Path) -> None:
-    options = {"dataset": str(colour_folder), "r1": 1.0, "r2": 1.0, "reg_every": 2, "epochs": None, **TINY}
+    options = {
+        "dataset": str(colour_folder),
+        "r1": 1.0,
+        "r2": 1.0,
+        "reg_every": 2,
+        "epochs": None,
+        "schedule_steps": 8,
+        **TINY,
+    }  # fmt: skip  (one schedule for both runs: the colour default decays)
     train(TrainConfig(steps=8, **options), tmp_path / "straight", show_progress=False)
     train(TrainConfig(steps=3, **options), tmp_path / "split", show_progress=False)
     train(TrainConfig(steps=8, **options), tmp_path / "split", resume=True, show_progress=False)
@@ -114,7 +122,7 @@ def test_ada_translation_mirrors_instead_of_leaving_an_empty_border() -> None:
 
 def test_ada_trains_logs_p_and_resumes_exactly(colour_folder: Path, tmp_path: Path) -> None:
     options = {"dataset": str(colour_folder), "ada": True, "ada_target": 0.01, "ada_kimg": 0.05, "epochs": None,
-               **TINY}  # fmt: skip
+               "schedule_steps": 12, **TINY}  # fmt: skip
     train(TrainConfig(steps=12, **options), tmp_path / "straight", show_progress=False)
     lines = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     p = [line["ada_p"] for line in lines if "ada_p" in line]

@@ -21,7 +21,7 @@ def read_events(run: Path) -> EventAccumulator:
 
 def test_runs_write_tensorboard_logs_and_resume_without_duplicates(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "shapes")
-    options = {"dataset": str(root), **TINY}
+    options = {"dataset": str(root), "schedule_steps": 100, **TINY}  # one schedule for both (the colour default's)
     train(TrainConfig(epochs=2, **options), tmp_path / "straight", show_progress=False)
     train(TrainConfig(epochs=1, **options), tmp_path / "split", show_progress=False)
     train(TrainConfig(epochs=2, **options), tmp_path / "split", resume=True, show_progress=False)
