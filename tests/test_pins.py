@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from acgan.checkpoint import DISCRIMINATOR_FILE, EMA_FILE, GENERATOR_FILE, resolve_checkpoint_dir
 from acgan.config import TrainConfig
 from acgan.device import cpu_flags as device_cpu_flags
+from acgan.device import cpu_model_numbers
 from acgan.training import train
 from tests.conftest import IDX_DATASET, idx_data
 
@@ -39,18 +40,7 @@ def pin_keys(dataset: str, precision: str) -> tuple[str, str]:
     """(this CPU model's key, the kernel family's key): a pin recorded for the CPU model wins, since two CPUs of one
     kernel family may still round differently (an AMD EPYC of family 25 did, in fp32, at an unchanged commit)."""
     base = pin_key(dataset, precision)
-    return f"{base}|{cpu_model_id()}", base
-
-
-def cpu_model_id() -> str:
-    """'AuthenticAMD family 25 model 17': the vendor and model numbers from /proc/cpuinfo ('' elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-    fields = dict(line.split(":", 1) for line in text.split("\n\n")[0].splitlines() if ":" in line)
-    fields = {name.strip(): value.strip() for name, value in fields.items()}
-    return f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+    return f"{base}|{cpu_model_numbers()}", base
 
 
 def cpu_flags() -> list[str]:
@@ -115,7 +105,7 @@ if __name__ == "__main__":  # record this machine's pins: python -m tests.test_p
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("ACGAN_CACHE_DIR", folder)
         key, digests = pinned_run(found[0], Path(folder) / "run", sys.argv[2] if len(sys.argv) > 2 else "fp32")
-    key = f"{key}|{cpu_model_id()}"  # this CPU model's: the kernel family's pins stay as they are
+    key = f"{key}|{cpu_model_numbers()}"  # this CPU model's: the kernel family's pins stay as they are
     pins = {**read_pins(), key: digests}
     PIN_FILE.parent.mkdir(parents=True, exist_ok=True)
     PIN_FILE.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")

@@ -53,6 +53,13 @@ def cpu_model() -> str:
     return _cpuinfo_field("model name") or "unknown"
 
 
+def cpu_model_numbers() -> str:
+    """'AuthenticAMD family 25 model 17': the vendor and model numbers from /proc/cpuinfo, which tell apart CPUs that
+    one model name covers ('' where there is none)."""
+    vendor = _cpuinfo_field("vendor_id")
+    return f"{vendor} family {_cpuinfo_field('cpu family')} model {_cpuinfo_field('model')}" if vendor else ""
+
+
 def _cpuinfo_field(name: str) -> str:
     """The first value of `name` in /proc/cpuinfo ('' where there is none)."""
     try:

@@ -27,7 +27,7 @@ class Decision:
     stop_requested: bool
     time_up: bool
     bad_step: float  # the first step with a non-finite loss on any process, or -1
-    seconds: float = 0.0  # seconds of training so far (the most of any process)
+    seconds: float  # seconds of training so far (the most of any process)
 
 
 class ControlPoint:
