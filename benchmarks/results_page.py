@@ -95,25 +95,20 @@ def quality_groups(records: list[Record]) -> dict[tuple[str, float], list[Record
 
 
 def quality_table(group: list[Record]) -> list[str]:
-    """The command line, the machines, and a row per run (seeds averaged) of one data set and budget, then real data."""
-    runs: dict[tuple[str, str], list[Record]] = {}
-    for record in sorted(group, key=lambda r: (r["preset"], str(r.get("name")), r.get("seed", 0))):
-        runs.setdefault((record["preset"], str(record.get("name", "default"))), []).append(record)
-    mixed = len({cpu_features(record) for record in group}) > 1  # then each row names its CPU
+    """The command line, the machines, and a row per run (seeds averaged) of one data set and budget, then real data;
+    where CPU kinds mix, a block per kind (its runs, then its own evaluation of the real images), each row naming it."""
+    kinds: dict[str, list[Record]] = {}
+    for record in group:
+        kinds.setdefault(cpu_features(record), []).append(record)
+    mixed = len(kinds) > 1
     header = ["preset", "run", "options", "seeds", *(["CPU"] if mixed else []), "steps", "images/s",
               *(t for _, t, _ in QUALITY_COLUMNS)]  # fmt: skip
     rows = []
-    for (preset, name), members in runs.items():
-        finals = [member["curve"][-1] for member in members]
-        options = ", ".join(f"{k}={v}" for k, v in run_options(members[0]).items()) or "-"
-        cpus = [", ".join(sorted({cpu_features(member) for member in members}))] if mixed else []
-        rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members), *cpus,
-                     cell([f["steps"] for f in finals], 0),
-                     cell([f["images_per_s"] for f in finals if "images_per_s" in f], 0),
-                     *(cell([f[key] for f in finals if key in f], digits) for key, _, digits in QUALITY_COLUMNS)])  # fmt: skip
-    real = group[-1]["real"]
-    real_metrics = [cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS]
-    rows.append(["real test images", *[""] * (len(header) - len(QUALITY_COLUMNS) - 1), *real_metrics])
+    for kind, members in sorted(kinds.items()):
+        rows += run_rows(members, [kind] if mixed else [])
+        real = members[-1]["real"]  # the kind's last run's evaluation of the real test images
+        rows.append(["real test images", "", "", "", *([kind] if mixed else []), "", "",
+                     *(cell([real[key]] if key in real else [], d) for key, _, d in QUALITY_COLUMNS)])  # fmt: skip
     path, dataset, minutes = group[0]["dataset"], Path(group[0]["dataset"]).name, float(group[0]["budget_minutes"])
     shown = path if "/" not in path else f".../{dataset}"  # a folder of the machine it ran on
     command = (f"python benchmarks/quality.py --dataset {shown} --preset PRESET --minutes {minutes:g} "
@@ -123,6 +118,22 @@ def quality_table(group: list[Record]) -> list[str]:
         "",
         *table(header, rows, numeric_from=5 if mixed else 4),
     ]
+
+
+def run_rows(records: list[Record], cpu: list[str]) -> list[list[str]]:
+    """A row per (preset, run name), seeds averaged: preset, run, options, seeds, the `cpu` cells, then the numbers."""
+    runs: dict[tuple[str, str], list[Record]] = {}
+    for record in sorted(records, key=lambda r: (r["preset"], str(r.get("name")), r.get("seed", 0))):
+        runs.setdefault((record["preset"], str(record.get("name", "default"))), []).append(record)
+    rows = []
+    for (preset, name), members in runs.items():
+        finals = [member["curve"][-1] for member in members]
+        options = ", ".join(f"{k}={v}" for k, v in run_options(members[0]).items()) or "-"
+        rows.append([preset, name, options, ",".join(str(m.get("seed", 0)) for m in members), *cpu,
+                     cell([f["steps"] for f in finals], 0),
+                     cell([f["images_per_s"] for f in finals if "images_per_s" in f], 0),
+                     *(cell([f[key] for f in finals if key in f], digits) for key, _, digits in QUALITY_COLUMNS)])  # fmt: skip
+    return rows
 
 
 # preset training defaults a row names when its run differs from them, unless it set the option that replaces them
@@ -167,8 +178,9 @@ def colour_candidates(records: list[Record]) -> str:
     group = quality_groups(records).get(("cifar10-subset-folders", 20.0), [])
     return "\n".join([*quality_table(group), "",
                       "*Each run's evaluation after 20 minutes of training, 5,000 samples; several seeds: the mean ± "
-                      "half the range. Made by `bash benchmarks/run_queue.sh benchmarks/queues/seeds-colour.txt` "
-                      "and `benchmarks/queues/cosine-colour.txt`.*"]) if group else ""  # fmt: skip
+                      "half the range; compare rows within one CPU kind, each beside its own real-image row. Made by "
+                      "`bash benchmarks/run_queue.sh benchmarks/queues/seeds-colour.txt`, "
+                      "`benchmarks/queues/cosine-colour.txt` and `benchmarks/queues/amx-colour.txt`.*"]) if group else ""  # fmt: skip
 
 
 def point_near(record: Record, minutes: float) -> Record | None:

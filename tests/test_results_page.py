@@ -54,6 +54,22 @@ def test_the_ranking_check_ranks_each_run_at_10_and_20_minutes() -> None:
     assert [row.rsplit(" | ", 1)[1] for row in two_kinds if row.startswith("| dcgan | d")] == ["2 / 1 |"]
 
 
+def test_a_table_that_mixes_cpu_kinds_gives_each_kind_its_own_real_image_row() -> None:
+    """Each machine evaluates the real photos itself: its runs are compared with its own real row, not another's."""
+    from results_page import quality_table
+
+    amx = [{**_run(name, 0.5, 0.6, ("amx_bf16",)), "samples": 5000, "real": {"conditional_accuracy": 0.757}}
+           for name in ("a", "b")]  # fmt: skip
+    plain = {**_run("c", 0.4, 0.5), "samples": 5000, "real": {"conditional_accuracy": 0.754}}
+    rows = [line.split(" | ") for line in quality_table([amx[0], plain, amx[1]]) if line.startswith("| ")][1:]
+    assert [(row[0].removeprefix("| "), row[4]) for row in rows] == [
+        ("dcgan", "AMX"), ("dcgan", "AMX"), ("real test images", "AMX"), ("dcgan", "no bf16"),
+        ("real test images", "no bf16")]  # fmt: skip
+    assert rows[2][7] == "0.757" and rows[4][7] == "0.754"
+    single = [line for line in quality_table(amx) if line.startswith("| real")]
+    assert len(single) == 1 and "AMX" not in single[0]  # one kind: one real row, no CPU column
+
+
 def test_a_row_names_the_preset_defaults_its_run_did_not_have(monkeypatch: Any) -> None:
     """A preset whose default changed after a run: the run's row says what it ran with (a field its record lacks had
     its legacy value)."""
