@@ -179,8 +179,8 @@ def colour_candidates(records: list[Record]) -> str:
     return "\n".join([*quality_table(group), "",
                       "*Each run's evaluation after 20 minutes of training, 5,000 samples; several seeds: the mean ± "
                       "half the range; compare rows within one CPU kind, each beside its own real-image row. Made by "
-                      "`bash benchmarks/run_queue.sh benchmarks/queues/seeds-colour.txt`, "
-                      "`benchmarks/queues/cosine-colour.txt` and `benchmarks/queues/amx-colour.txt`.*"]) if group else ""  # fmt: skip
+                      "`bash benchmarks/run_queue.sh benchmarks/queues/QUEUE.txt` with the queues `seeds-colour`, "
+                      "`cosine-colour`, `amx-colour`, `amx-colour-widths` and `amx-width-precision`.*"]) if group else ""  # fmt: skip
 
 
 def point_near(record: Record, minutes: float) -> Record | None:
